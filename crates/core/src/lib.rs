@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+
+pub mod provider;
+pub mod secret;
+
+pub use provider::{
+    AuthorizationRequest, Capabilities, FieldError, IdentityProvider, ProviderDescriptor,
+    ProviderError, ProviderSettings, RefreshBehaviour, TokenBodyFormat, TokenSet, UserContext,
+};
+pub use secret::SecretString;

@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+
+pub mod keys;
+
+/// Everything this crate can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("the operating system's random number generator failed: {0}")]
+    Random(String),
+}

@@ -1,0 +1,100 @@
+#![doc = include_str!("../README.md")]
+
+use std::sync::Arc;
+
+use mcpgate_core::{
+    Capabilities, FieldError, IdentityProvider, ProviderDescriptor, ProviderSettings,
+    RefreshBehaviour, TokenBodyFormat,
+};
+use mcpgate_provider_kit::{build_pending, parse_url};
+use serde::Deserialize;
+
+/// The descriptor the `mcpgate-providers` facade lists under `feature = "github"`.
+pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
+    kind: "github",
+    feature: "github",
+    display_name: "GitHub",
+    build,
+};
+
+/// The `options` table of a `kind = "github"` provider entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Web base URL (default `https://github.com`; GitHub Enterprise Server: `https://HOST`).
+    pub web_url: Option<String>,
+    /// REST API base URL (default `https://api.github.com`; GHES: `https://HOST/api/v3`).
+    pub api_url: Option<String>,
+}
+
+fn capabilities() -> Capabilities {
+    Capabilities {
+        token_body: TokenBodyFormat::Form,
+        pkce: true,
+        refresh: RefreshBehaviour::Rotating,
+        expiry_known: false,
+        errors_in_200: true,
+        userinfo_needs_openid: false,
+    }
+}
+
+fn validate(options: &Options) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    errors.extend(
+        options
+            .web_url
+            .as_deref()
+            .and_then(|url| parse_url("options.web_url", url).err()),
+    );
+    errors.extend(
+        options
+            .api_url
+            .as_deref()
+            .and_then(|url| parse_url("options.api_url", url).err()),
+    );
+    errors
+}
+
+fn build(settings: &ProviderSettings) -> Result<Arc<dyn IdentityProvider>, Vec<FieldError>> {
+    build_pending(
+        settings,
+        DESCRIPTOR.kind,
+        DESCRIPTOR.display_name,
+        capabilities(),
+        validate,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(options: serde_json::Value) -> ProviderSettings {
+        ProviderSettings {
+            id: "github".into(),
+            kind: "github".into(),
+            client_id: "client".into(),
+            options: options.as_object().cloned().unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn builds_from_valid_options() {
+        let provider = (DESCRIPTOR.build)(&settings(serde_json::json!({})));
+        assert_eq!(provider.map(|p| p.kind()).ok(), Some("github"));
+    }
+
+    #[test]
+    fn rejects_unknown_options_and_bad_urls() {
+        let err = (DESCRIPTOR.build)(&settings(serde_json::json!({ "nope": 1 }))).err();
+        assert_eq!(err.map(|e| e[0].path.clone()), Some("options".to_owned()));
+        let mut options = serde_json::json!({});
+        options["web_url"] = "http://idp.example.com".into();
+        let err = (DESCRIPTOR.build)(&settings(options)).err();
+        assert_eq!(
+            err.map(|e| e[0].path.clone()),
+            Some("options.web_url".to_owned())
+        );
+    }
+}

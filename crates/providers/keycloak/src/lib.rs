@@ -1,0 +1,98 @@
+#![doc = include_str!("../README.md")]
+
+use std::sync::Arc;
+
+use mcpgate_core::{
+    Capabilities, FieldError, IdentityProvider, ProviderDescriptor, ProviderSettings,
+    RefreshBehaviour, TokenBodyFormat,
+};
+use mcpgate_provider_kit::{build_pending, parse_url};
+use serde::Deserialize;
+
+/// The descriptor the `mcpgate-providers` facade lists under `feature = "keycloak"`.
+pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
+    kind: "keycloak",
+    feature: "keycloak",
+    display_name: "Keycloak",
+    build,
+};
+
+/// The `options` table of a `kind = "keycloak"` provider entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// The Keycloak base URL, including a legacy `/auth` prefix if the server has one.
+    pub server_url: String,
+    /// The realm name.
+    pub realm: String,
+}
+
+fn capabilities() -> Capabilities {
+    Capabilities {
+        token_body: TokenBodyFormat::Form,
+        pkce: true,
+        refresh: RefreshBehaviour::Rotating,
+        expiry_known: true,
+        errors_in_200: false,
+        userinfo_needs_openid: true,
+    }
+}
+
+fn validate(options: &Options) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    errors.extend(parse_url("options.server_url", &options.server_url).err());
+    if options.realm.trim().is_empty() || options.realm.contains('/') {
+        errors.push(FieldError::new(
+            "options.realm",
+            "must be a realm name without '/'",
+        ));
+    }
+    errors
+}
+
+fn build(settings: &ProviderSettings) -> Result<Arc<dyn IdentityProvider>, Vec<FieldError>> {
+    build_pending(
+        settings,
+        DESCRIPTOR.kind,
+        DESCRIPTOR.display_name,
+        capabilities(),
+        validate,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(options: serde_json::Value) -> ProviderSettings {
+        ProviderSettings {
+            id: "keycloak".into(),
+            kind: "keycloak".into(),
+            client_id: "client".into(),
+            options: options.as_object().cloned().unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn builds_from_valid_options() {
+        let provider = (DESCRIPTOR.build)(&settings(
+            serde_json::json!({ "server_url": "https://idp.example.com", "realm": "corp" }),
+        ));
+        assert_eq!(provider.map(|p| p.kind()).ok(), Some("keycloak"));
+    }
+
+    #[test]
+    fn rejects_unknown_options_and_bad_urls() {
+        let err = (DESCRIPTOR.build)(&settings(serde_json::json!({ "nope": 1 }))).err();
+        assert_eq!(err.map(|e| e[0].path.clone()), Some("options".to_owned()));
+        let mut options =
+            serde_json::json!({ "server_url": "https://idp.example.com", "realm": "corp" });
+        options["server_url"] = "http://idp.example.com".into();
+        let err = (DESCRIPTOR.build)(&settings(options)).err();
+        assert_eq!(
+            err.map(|e| e[0].path.clone()),
+            Some("options.server_url".to_owned())
+        );
+    }
+}

@@ -1,0 +1,485 @@
+//! Configuration: built-in defaults → a TOML file → `MCPGATE_` environment variables (`__` for
+//! nesting). Unknown keys are errors; [`Config::validate`] reports every problem at once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use mcpgate_core::{ProviderSettings, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The environment variable prefix; `MCPGATE_DATABASE__URL` sets `database.url`.
+pub const ENV_PREFIX: &str = "MCPGATE_";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Socket address the gateway listens on.
+    pub listen: SocketAddr,
+    /// The issuer and base of every URL mcpgate hands out. https, or http on loopback only.
+    pub public_url: String,
+    pub database: DatabaseConfig,
+    pub encryption: EncryptionConfig,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    /// Identity providers (`[[providers]]`), each compiled in by its Cargo feature.
+    pub providers: Vec<ProviderSettings>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            database: DatabaseConfig::default(),
+            encryption: EncryptionConfig::default(),
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            providers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (embedded default) or `postgres://user@host:port/db`.
+    pub url: String,
+    /// Upper bound of pooled connections.
+    pub max_connections: usize,
+    /// How long a request waits for a free connection before it gets 503 + Retry-After.
+    pub wait_timeout_ms: u64,
+    /// How long opening a connection may take.
+    pub connect_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout` on every connection.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL `idle_in_transaction_session_timeout` on every connection.
+    pub idle_in_transaction_timeout_ms: u64,
+    /// Apply pending migrations when `serve` starts (`mcpgate migrate` does it explicitly).
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://mcpgate.db".into(),
+            max_connections: 16,
+            wait_timeout_ms: 3_000,
+            connect_timeout_ms: 3_000,
+            statement_timeout_ms: 10_000,
+            idle_in_transaction_timeout_ms: 5_000,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn store_options(&self) -> mcpgate_storage::StoreOptions {
+        mcpgate_storage::StoreOptions {
+            url: self.url.clone(),
+            max_connections: self.max_connections,
+            wait_timeout: Duration::from_millis(self.wait_timeout_ms),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+            idle_in_transaction_timeout: Duration::from_millis(self.idle_in_transaction_timeout_ms),
+        }
+    }
+}
+
+/// The sealing key ring: every key can open, `active_key` seals.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionConfig {
+    /// Id of the key that seals new values.
+    pub active_key: Option<String>,
+    /// Key id → base64 of 32 random bytes. Generate with `mcpgate keys generate`.
+    pub keys: BTreeMap<String, SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Human,
+    /// One JSON object per event, for log pipelines.
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `mcpgate_server=debug,info`, …). `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Longest time to produce a response's head (streams may run longer).
+    pub request_timeout_secs: u64,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout_secs: 30,
+            body_limit_bytes: 4 * 1024 * 1024,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// One problem in the configuration, with its key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// The figment that [`Config::load`] extracts: defaults, then the file, then the environment.
+pub fn figment(file: Option<&Path>) -> Figment {
+    let mut figment = Figment::new();
+    if let Some(path) = file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    // MCPGATE_CONFIG names the file and MCPGATE_TEST_* belong to the test harness: neither is
+    // a setting.
+    figment.merge(Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+        let key = key.as_str().to_ascii_lowercase();
+        key != "config" && !key.starts_with("test_")
+    }))
+}
+
+impl Config {
+    /// Loads and validates. Extraction errors (unknown key, wrong type, unreadable file) and
+    /// every validation problem come back together.
+    pub fn load(file: Option<&Path>) -> Result<Self, Vec<ConfigError>> {
+        Self::from_figment(figment(file))
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, Vec<ConfigError>> {
+        let config: Config = figment.extract().map_err(|e| {
+            e.into_iter()
+                .map(|e| {
+                    let path = if e.path.is_empty() {
+                        "(config)".to_owned()
+                    } else {
+                        e.path.join(".")
+                    };
+                    ConfigError::new(path, e.kind.to_string())
+                })
+                .collect::<Vec<_>>()
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The issuer: `public_url` without a trailing slash, one string everywhere.
+    pub fn issuer(&self) -> String {
+        self.public_url.trim_end_matches('/').to_owned()
+    }
+
+    /// Checks everything the types cannot, and reports every problem at once.
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        validate_public_url(&self.public_url, &mut errors);
+        self.validate_database(&mut errors);
+        self.validate_encryption(&mut errors);
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            errors.push(ConfigError::new(
+                "log.level",
+                format!("not a log filter: {e}"),
+            ));
+        }
+        if self.http.body_limit_bytes == 0 {
+            errors.push(ConfigError::new(
+                "http.body_limit_bytes",
+                "must be at least 1",
+            ));
+        }
+        if self.http.request_timeout_secs == 0 {
+            errors.push(ConfigError::new(
+                "http.request_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if let Err(provider_errors) = mcpgate_providers::Registry::build(&self.providers) {
+            errors.extend(
+                provider_errors
+                    .into_iter()
+                    .map(|e| ConfigError::new(e.path, e.message)),
+            );
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn validate_database(&self, errors: &mut Vec<ConfigError>) {
+        let db = &self.database;
+        let url = db.url.as_str();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                errors.push(ConfigError::new(
+                    "database.url",
+                    "sqlite:// needs a file path",
+                ));
+            }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if Url::parse(url).is_err() {
+                errors.push(ConfigError::new(
+                    "database.url",
+                    "not a valid postgres:// URL",
+                ));
+            }
+        } else {
+            errors.push(ConfigError::new(
+                "database.url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        if db.max_connections == 0 {
+            errors.push(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if db.wait_timeout_ms == 0 {
+            errors.push(ConfigError::new(
+                "database.wait_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+    }
+
+    fn validate_encryption(&self, errors: &mut Vec<ConfigError>) {
+        let enc = &self.encryption;
+        if enc.keys.is_empty() {
+            errors.push(ConfigError::new(
+                "encryption.keys",
+                "no key configured: generate a key ring with `mcpgate keys generate`",
+            ));
+        }
+        for (id, key) in &enc.keys {
+            if let Err(message) = mcpgate_crypto::keys::decode_key_b64(key.expose()) {
+                errors.push(ConfigError::new(format!("encryption.keys.{id}"), message));
+            }
+        }
+        match &enc.active_key {
+            Some(id) if !enc.keys.contains_key(id) => errors.push(ConfigError::new(
+                "encryption.active_key",
+                format!("{id:?} is not one of encryption.keys"),
+            )),
+            None if !enc.keys.is_empty() => errors.push(ConfigError::new(
+                "encryption.active_key",
+                "must name the key that seals new values",
+            )),
+            _ => {}
+        }
+    }
+}
+
+fn validate_public_url(value: &str, errors: &mut Vec<ConfigError>) {
+    let url = match Url::parse(value) {
+        Ok(url) => url,
+        Err(e) => {
+            errors.push(ConfigError::new("public_url", format!("not a URL: {e}")));
+            return;
+        }
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => errors.push(ConfigError::new(
+            "public_url",
+            "must be https: plain http is allowed only on a loopback address (OAuth 2.1 and MCP \
+             require TLS for the authorization server)",
+        )),
+        other => errors.push(ConfigError::new(
+            "public_url",
+            format!("scheme {other:?} is not http(s)"),
+        )),
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        errors.push(ConfigError::new(
+            "public_url",
+            "must be an origin without a path, query or fragment (mcpgate serves at the root)",
+        ));
+    }
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures return figment::Error, which is figment's to size"
+)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn paths(errors: Vec<ConfigError>) -> Vec<String> {
+        errors.into_iter().map(|e| e.path).collect()
+    }
+
+    #[test]
+    fn three_mistakes_are_all_reported_with_their_paths() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "mcpgate.toml",
+                &format!(
+                    r#"
+                    public_url = "http://gateway.example.com"
+                    [encryption]
+                    active_key = "k1"
+                    keys = {{ k1 = "{KEY}", k2 = "c2hvcnQ=" }}
+                    [[providers]]
+                    id = "corp"
+                    kind = "myspace"
+                    client_id = "x"
+                    "#
+                ),
+            )?;
+            let errors = Config::load(Some(Path::new("mcpgate.toml")))
+                .err()
+                .unwrap_or_default();
+            assert_eq!(
+                paths(errors),
+                ["public_url", "encryption.keys.k2", "providers[0].kind"]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_path() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "mcpgate.toml",
+                "[database]\nurl = \"sqlite://x.db\"\npool = 3\n",
+            )?;
+            let errors = Config::load(Some(Path::new("mcpgate.toml")))
+                .err()
+                .unwrap_or_default();
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].path, "database.pool");
+            assert!(errors[0].message.contains("pool"), "{}", errors[0].message);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_file_and_nests_with_double_underscore() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "mcpgate.toml",
+                &format!(
+                    "listen = \"127.0.0.1:9000\"\n[encryption]\nactive_key = \"k1\"\nkeys = {{ k1 = \"{KEY}\" }}\n"
+                ),
+            )?;
+            jail.set_env("MCPGATE_LISTEN", "127.0.0.1:9100");
+            jail.set_env("MCPGATE_PUBLIC_URL", "https://gw.example.com/");
+            jail.set_env(
+                "MCPGATE_DATABASE__URL",
+                "postgres://postgres@127.0.0.1:5432/x",
+            );
+            jail.set_env("MCPGATE_DATABASE__MAX_CONNECTIONS", "4");
+            jail.set_env("MCPGATE_CONFIG", "mcpgate.toml");
+            jail.set_env("MCPGATE_TEST_DATABASE_URL", "postgres://ignored");
+            let config =
+                Config::load(Some(Path::new("mcpgate.toml"))).map_err(|e| format!("{e:?}"))?;
+            assert_eq!(config.listen.port(), 9100);
+            assert_eq!(config.issuer(), "https://gw.example.com");
+            assert_eq!(config.database.url, "postgres://postgres@127.0.0.1:5432/x");
+            assert_eq!(config.database.max_connections, 4);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_keys_and_bad_database_url_are_reported() {
+        let config = Config {
+            database: DatabaseConfig {
+                url: "mysql://x".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            paths(config.validate().err().unwrap_or_default()),
+            ["database.url", "encryption.keys"]
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_when_printed() {
+        let mut config = Config::default();
+        config
+            .encryption
+            .keys
+            .insert("k1".into(), SecretString::new(KEY));
+        let printed = toml::to_string(&config).unwrap_or_default();
+        assert!(!printed.contains(KEY));
+        assert!(printed.contains(mcpgate_core::secret::REDACTED));
+        assert!(!format!("{config:?}").contains(KEY));
+    }
+
+    #[test]
+    fn the_example_config_loads() {
+        let example = include_str!("../../../mcpgate.example.toml");
+        Jail::expect_with(|jail| {
+            jail.create_file("mcpgate.toml", example)?;
+            // The example ships no key (a published key is no key): supply one as an operator
+            // would, through the environment.
+            jail.set_env("MCPGATE_ENCRYPTION__ACTIVE_KEY", "k1");
+            jail.set_env("MCPGATE_ENCRYPTION__KEYS__K1", KEY);
+            let config =
+                Config::load(Some(Path::new("mcpgate.toml"))).map_err(|e| format!("{e:?}"))?;
+            assert_eq!(config.providers.len(), 2);
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,76 @@
+//! Running the server: migrations, binding, and a graceful shutdown that lets in-flight
+//! requests finish (up to `http.shutdown_grace_secs`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::app::{AppState, router};
+use crate::config::Config;
+
+/// Serves until `shutdown` resolves, then drains. Returns once every connection has finished
+/// or the grace period is over.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let migrate = config.database.migrate_on_start;
+    let state = AppState::new(config).await?;
+    if migrate {
+        let applied = state.store.migrate().await?;
+        tracing::info!(applied, "database migrations up to date");
+    }
+    crate::telemetry::prometheus();
+    let app = router(state.clone());
+    tracing::info!(addr = %listener.local_addr()?, public_url = %state.config.public_url, "mcpgate listening");
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop_rx.changed().await;
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = &mut server => result?,
+        () = shutdown => {
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(grace, server).await {
+                Ok(result) => result?,
+                Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections"),
+            }
+        }
+    }
+    state.store.close();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

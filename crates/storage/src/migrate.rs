@@ -1,0 +1,39 @@
+//! Embedded migrations, one folder per backend.
+
+use diesel_async::AsyncMigrationHarness;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::pool::{Pools, get_object};
+use crate::{StorageError, Store};
+
+const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+impl Store {
+    /// Applies every pending migration; returns how many ran (0 when up to date).
+    ///
+    /// diesel's harness is synchronous and uses `block_in_place`, so this must run on a
+    /// multi-threaded tokio runtime.
+    pub async fn migrate(&self) -> Result<usize, StorageError> {
+        let applied = match &*self.pools {
+            Pools::Postgres(pool) => run(
+                AsyncMigrationHarness::new(get_object(pool).await?),
+                POSTGRES,
+            )?,
+            Pools::Sqlite(pool) => {
+                run(AsyncMigrationHarness::new(get_object(pool).await?), SQLITE)?
+            }
+        };
+        Ok(applied)
+    }
+}
+
+fn run<H: MigrationHarness<B>, B: diesel::backend::Backend>(
+    mut harness: H,
+    migrations: EmbeddedMigrations,
+) -> Result<usize, StorageError> {
+    harness
+        .run_pending_migrations(migrations)
+        .map(|v| v.len())
+        .map_err(|e| StorageError::Migration(e.to_string()))
+}

@@ -1,0 +1,294 @@
+//! The pools behind [`Store`], and the one way to borrow a connection: the `with_conn!` macro,
+//! private to this crate, which checks a connection out, runs a block, and returns it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool::Runtime;
+use deadpool::managed::{Manager, Object, Pool, PoolError, TimeoutType};
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+
+use crate::StorageError;
+
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How to reach the database and how the pool behaves.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://PATH` or `postgres://…` (`postgresql://` too).
+    pub url: String,
+    pub max_connections: usize,
+    /// How long a unit of work waits for a free connection before `Busy`.
+    pub wait_timeout: Duration,
+    /// How long opening a new connection may take before `Unavailable`.
+    pub connect_timeout: Duration,
+    /// PostgreSQL `statement_timeout` on every connection.
+    pub statement_timeout: Duration,
+    /// PostgreSQL `idle_in_transaction_session_timeout` on every connection.
+    pub idle_in_transaction_timeout: Duration,
+}
+
+impl StoreOptions {
+    /// Defaults for everything but the URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            wait_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(10),
+            idle_in_transaction_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A snapshot of the pool, for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub max_size: usize,
+    pub size: usize,
+    pub available: usize,
+    pub waiting: usize,
+}
+
+pub(crate) type PgManager = AsyncDieselConnectionManager<AsyncPgConnection>;
+pub(crate) type SqliteManager = AsyncDieselConnectionManager<SqliteConn>;
+
+pub(crate) enum Pools {
+    Postgres(Pool<PgManager>),
+    Sqlite(Pool<SqliteManager>),
+}
+
+/// mcpgate's storage: units of work over a bounded pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pools: Arc<Pools>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("pool", &self.pool_status())
+            .finish()
+    }
+}
+
+/// Checks out a connection, binds it to `$conn` for `$body`, and gives it back when the block
+/// ends. The only place in mcpgate that touches a pooled connection.
+macro_rules! with_conn {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        match &*$store.pools {
+            $crate::pool::Pools::Postgres(pool) => {
+                let mut held = $crate::pool::checkout(pool).await?;
+                let $conn: &mut diesel_async::AsyncPgConnection = &mut held.object;
+                $body
+            }
+            $crate::pool::Pools::Sqlite(pool) => {
+                let mut held = $crate::pool::checkout(pool).await?;
+                let $conn: &mut $crate::pool::SqliteConn = &mut held.object;
+                $body
+            }
+        }
+    }};
+}
+
+/// A checked-out connection that records how long it was held when it goes back.
+pub(crate) struct Held<M: Manager> {
+    pub(crate) object: Object<M>,
+    since: Instant,
+}
+
+impl<M: Manager> Drop for Held<M> {
+    fn drop(&mut self) {
+        metrics::histogram!("mcpgate_db_checkout_held_seconds")
+            .record(self.since.elapsed().as_secs_f64());
+    }
+}
+
+pub(crate) async fn checkout<M: Manager>(pool: &Pool<M>) -> Result<Held<M>, StorageError>
+where
+    M::Error: std::fmt::Display,
+{
+    let object = get_object(pool).await?;
+    Ok(Held {
+        object,
+        since: Instant::now(),
+    })
+}
+
+/// Takes a connection from the pool, mapping a wait timeout to `Busy`.
+pub(crate) async fn get_object<M: Manager>(pool: &Pool<M>) -> Result<Object<M>, StorageError>
+where
+    M::Error: std::fmt::Display,
+{
+    let started = Instant::now();
+    let object = pool.get().await.map_err(|e| match e {
+        PoolError::Timeout(TimeoutType::Wait) => StorageError::Busy,
+        PoolError::Timeout(_) => StorageError::Unavailable("connecting timed out".into()),
+        PoolError::Backend(e) => StorageError::Unavailable(e.to_string()),
+        PoolError::Closed => StorageError::Unavailable("the pool is closed".into()),
+        PoolError::NoRuntimeSpecified => {
+            StorageError::Config("no runtime for pool timeouts".into())
+        }
+        PoolError::PostCreateHook(e) => StorageError::Unavailable(e.to_string()),
+    });
+    metrics::histogram!("mcpgate_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+    object
+}
+
+impl Store {
+    /// Builds the pool for the URL's backend. Connections are opened lazily; use
+    /// [`Store::ping`] to check the database is there.
+    pub async fn connect(options: &StoreOptions) -> Result<Self, StorageError> {
+        let pools = if let Some(path) = options.url.strip_prefix("sqlite://") {
+            Pools::Sqlite(sqlite_pool(path, options)?)
+        } else if options.url.starts_with("postgres://") || options.url.starts_with("postgresql://")
+        {
+            Pools::Postgres(postgres_pool(options)?)
+        } else {
+            return Err(StorageError::Config(
+                "database.url must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        Ok(Self {
+            pools: Arc::new(pools),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &*self.pools {
+            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// One trivial round trip: is the database reachable with a free connection?
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        use diesel_async::RunQueryDsl;
+        with_conn!(self, |conn| {
+            diesel::sql_query("SELECT 1").execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = match &*self.pools {
+            Pools::Postgres(pool) => pool.status(),
+            Pools::Sqlite(pool) => pool.status(),
+        };
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        }
+    }
+
+    /// Publishes the pool gauges (size, idle, waiting). Called by the metrics endpoint.
+    pub fn record_pool_metrics(&self) {
+        let s = self.pool_status();
+        metrics::gauge!("mcpgate_db_pool_max_size").set(s.max_size as f64);
+        metrics::gauge!("mcpgate_db_pool_size").set(s.size as f64);
+        metrics::gauge!("mcpgate_db_pool_idle").set(s.available as f64);
+        metrics::gauge!("mcpgate_db_pool_waiting").set(s.waiting as f64);
+    }
+
+    /// Closes the pool: later calls fail with `Unavailable`.
+    pub fn close(&self) {
+        match &*self.pools {
+            Pools::Postgres(pool) => pool.close(),
+            Pools::Sqlite(pool) => pool.close(),
+        }
+    }
+}
+
+fn postgres_pool(options: &StoreOptions) -> Result<Pool<PgManager>, StorageError> {
+    // Server-side safety nets on every connection: even a bug that left a transaction open
+    // could not pin a connection for longer than these.
+    let setup = format!(
+        "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
+         SET application_name = 'mcpgate'",
+        options.statement_timeout.as_millis(),
+        options.idle_in_transaction_timeout.as_millis(),
+    );
+    let connect_timeout = options.connect_timeout;
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = Box::new(move |url| {
+        let setup = setup.clone();
+        let url = url.to_owned();
+        async move {
+            let connect = async {
+                let mut conn = AsyncPgConnection::establish(&url).await?;
+                conn.batch_execute(&setup)
+                    .await
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                Ok(conn)
+            };
+            tokio::time::timeout(connect_timeout, connect)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(diesel::ConnectionError::BadConnection(
+                        "connect timed out".into(),
+                    ))
+                })
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(&options.url, config);
+    build_pool(manager, options)
+}
+
+fn sqlite_pool(path: &str, options: &StoreOptions) -> Result<Pool<SqliteManager>, StorageError> {
+    if path.is_empty() {
+        return Err(StorageError::Config("sqlite:// needs a file path".into()));
+    }
+    if let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StorageError::Config(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let busy_ms = options.wait_timeout.as_millis();
+    let mut config = ManagerConfig::<SqliteConn>::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        async move {
+            let mut conn = SqliteConn::establish(&url).await?;
+            // WAL lets readers run beside the one writer; busy_timeout makes a writer wait for
+            // the lock instead of failing at once; foreign keys are off by default in SQLite.
+            conn.batch_execute(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy_ms}; \
+                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+            ))
+            .await
+            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+    build_pool(manager, options)
+}
+
+fn build_pool<M: Manager>(manager: M, options: &StoreOptions) -> Result<Pool<M>, StorageError> {
+    Pool::builder(manager)
+        .max_size(options.max_connections.max(1))
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .recycle_timeout(Some(options.connect_timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StorageError::Config(e.to_string()))
+}

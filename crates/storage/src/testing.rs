@@ -1,0 +1,102 @@
+//! Test support (feature `testing`): each test gets its own database.
+//!
+//! PostgreSQL tests run when `MCPGATE_TEST_DATABASE_URL` is set (`cargo xtask test` sets it
+//! when PostgreSQL is reachable, and fails in CI when it is not); without it they print a
+//! visible SKIPPED line and return.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+use crate::StorageError;
+
+pub const ENV: &str = "MCPGATE_TEST_DATABASE_URL";
+
+/// A PostgreSQL database created for one test and dropped (forcibly) when this value drops.
+#[derive(Debug)]
+pub struct TempPostgres {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TempPostgres {
+    /// `None` (with a notice on stderr) when no test PostgreSQL is configured.
+    pub async fn create(test: &str) -> Option<Result<Self, StorageError>> {
+        let Ok(admin_url) = std::env::var(ENV) else {
+            eprintln!("SKIPPED {test} on PostgreSQL: {ENV} is not set");
+            return None;
+        };
+        Some(Self::create_at(admin_url).await)
+    }
+
+    async fn create_at(admin_url: String) -> Result<Self, StorageError> {
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("mcpgate_test_{}", &suffix[..16]);
+        let mut admin = AsyncPgConnection::establish(&admin_url)
+            .await
+            .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let url = match admin_url.rfind('/') {
+            Some(i) if !admin_url[..i].ends_with('/') => format!("{}/{name}", &admin_url[..i]),
+            _ => format!("{}/{name}", admin_url.trim_end_matches('/')),
+        };
+        Ok(Self {
+            url,
+            admin_url,
+            name,
+        })
+    }
+}
+
+impl Drop for TempPostgres {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop may run inside a runtime: do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url).await {
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A SQLite database URL in a fresh temporary folder (kept alive by the returned guard).
+pub fn temp_sqlite() -> std::io::Result<(String, TempDir)> {
+    let dir = TempDir::new()?;
+    let url = format!("sqlite://{}", dir.path.join("mcpgate.db").display());
+    Ok((url, dir))
+}
+
+/// A temporary folder removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    pub path: std::path::PathBuf,
+}
+
+impl TempDir {
+    fn new() -> std::io::Result<Self> {
+        let path =
+            std::env::temp_dir().join(format!("mcpgate-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path)?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

@@ -1,0 +1,107 @@
+#![doc = include_str!("../README.md")]
+
+use std::net::SocketAddr;
+
+use mcpgate_core::SecretString;
+use mcpgate_server::Config;
+use mcpgate_storage::testing::{TempDir, TempPostgres, temp_sqlite};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A base64 key for tests (32 zero-to-31 bytes). Tests only.
+pub const TEST_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The database a test runs against; dropping it removes it.
+pub enum TestDb {
+    Sqlite(String, TempDir),
+    Postgres(TempPostgres),
+}
+
+impl TestDb {
+    pub fn sqlite() -> anyhow::Result<Self> {
+        let (url, dir) = temp_sqlite()?;
+        Ok(Self::Sqlite(url, dir))
+    }
+
+    /// `None` when PostgreSQL tests are not configured (a SKIPPED line is printed).
+    pub async fn postgres(test: &str) -> anyhow::Result<Option<Self>> {
+        match TempPostgres::create(test).await {
+            None => Ok(None),
+            Some(db) => Ok(Some(Self::Postgres(db?))),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite(url, _) => url,
+            Self::Postgres(db) => &db.url,
+        }
+    }
+}
+
+/// A valid configuration for tests: loopback, the given database, a test key ring.
+pub fn test_config(database_url: &str) -> Config {
+    let mut config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Default::default()
+    };
+    config.database.url = database_url.to_owned();
+    config.encryption.active_key = Some("test".into());
+    config
+        .encryption
+        .keys
+        .insert("test".into(), SecretString::new(TEST_KEY));
+    config
+}
+
+/// mcpgate serving in this process on a free loopback port.
+pub struct TestServer {
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start(mut config: Config) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        config.listen = addr;
+        config.public_url = format!("http://{addr}");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(mcpgate_server::serve::serve(config, listener, async {
+            let _ = stopped.await;
+        }));
+        let server = Self {
+            base: format!("http://{addr}"),
+            stop: Some(stop),
+            task,
+        };
+        server.wait_healthy().await?;
+        Ok(server)
+    }
+
+    async fn wait_healthy(&self) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(r) = client.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("mcpgate did not become healthy")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Graceful stop; returns what `serve` returned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await?
+    }
+}

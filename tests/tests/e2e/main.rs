@@ -1,0 +1,3 @@
+//! End-to-end suites. One binary, one module per area.
+
+mod health;

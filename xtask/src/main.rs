@@ -1,0 +1,40 @@
+//! `cargo xtask …`: mcpgate's developer commands.
+
+mod deps;
+mod dev;
+mod test;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "mcpgate developer commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway on its embedded default (SQLite, generated dev keys), config in `.dev/`.
+    Dev(dev::Args),
+    /// Everything CI checks: fmt, clippy, dependency rules, feature builds, all tests.
+    Test(test::Args),
+    /// Check the crate dependency rules of ARCHITECTURE.md against `cargo metadata`.
+    Deps,
+}
+
+fn main() -> std::process::ExitCode {
+    let result = match Cli::parse().command {
+        Command::Dev(args) => dev::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Deps => deps::run(),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
