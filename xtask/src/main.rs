@@ -1,5 +1,6 @@
 //! `cargo xtask …`: mcpgate's developer commands.
 
+mod bench;
 mod deps;
 mod dev;
 mod test;
@@ -22,6 +23,8 @@ enum Command {
     Test(test::Args),
     /// Check the crate dependency rules of ARCHITECTURE.md against `cargo metadata`.
     Deps,
+    /// Run a benchmark scenario in a release build (`--short` for a quick proof that it runs).
+    Bench(bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +32,7 @@ fn main() -> std::process::ExitCode {
         Command::Dev(args) => dev::run(args),
         Command::Test(args) => test::run(args),
         Command::Deps => deps::run(),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 pub mod keys;
+pub mod secretbox;
+
+pub use secretbox::{Place, SealError, SecretBox};
 
 /// Everything this crate can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,22 @@
+//! `cargo xtask bench <scenario>`: the release-built `mcpgate-bench` runner.
+
+use crate::util::{cargo, step};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The scenario (`cargo xtask bench --help-scenarios` lists them via the runner's --help).
+    scenario: String,
+    /// Small load: proves the scenario runs; figures are rough.
+    #[arg(long)]
+    short: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--quiet", "-p", "mcpgate-bench", "--"]);
+    cmd.arg(&args.scenario);
+    if args.short {
+        cmd.arg("--short");
+    }
+    step(&mut cmd, &format!("bench {}", args.scenario))
+}
