@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::util::{cargo, root, step};
+use crate::util::{cargo, root, step, target_dir};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,8 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         build.arg("--release");
     }
     step(&mut build, "build mcpgate")?;
-    let binary = root()
-        .join("target")
+    let binary = target_dir()
         .join(if args.release { "release" } else { "debug" })
         .join("mcpgate");
 
