@@ -17,6 +17,8 @@ struct Cli {
 enum Scenario {
     /// Placeholder until the first scenario lands: measures the harness itself.
     Harness,
+    /// Storage units of work on SQLite and PostgreSQL (issue: storage).
+    Storage,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -25,6 +27,10 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.scenario {
+        Scenario::Storage => {
+            stats::print_machine("storage", cli.short);
+            runtime.block_on(mcpgate_bench::scenarios::storage::run(cli.short))
+        }
         Scenario::Harness => {
             stats::print_machine("harness", cli.short);
             let mut samples = stats::Samples::default();

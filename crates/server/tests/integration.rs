@@ -1,5 +1,11 @@
 //! The `mcpgate` binary as an operator uses it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test with its message"
+)]
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

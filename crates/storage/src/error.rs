@@ -50,3 +50,12 @@ impl From<serde_json::Error> for StorageError {
         Self::Corrupt(e.to_string())
     }
 }
+
+/// For an update or delete by key: no row changed means there was no such row.
+pub(crate) fn one_changed(changed: usize) -> Result<(), StorageError> {
+    if changed == 0 {
+        Err(StorageError::NotFound)
+    } else {
+        Ok(())
+    }
+}

@@ -1,13 +1,30 @@
 #![doc = include_str!("../README.md")]
 
+mod audit;
 mod error;
+mod grants;
+mod hist;
+mod identities;
 mod migrate;
+mod policy;
 mod pool;
 mod schema;
+mod sessions;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod time;
+mod tokens;
+mod users;
 
+pub use audit::AuditEvent;
 pub use error::StorageError;
+pub use grants::{GrantTokens, LeaseClaim, ProviderGrant};
+pub use hist::CheckoutStats;
+pub use identities::Identity;
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
+pub use sessions::SessionRecord;
 pub use time::now_ms;
+pub use tokens::{
+    AccessTokenRecord, FamilyRecord, NewAccessToken, NewRefreshToken, NewTokenFamily, RotateOutcome,
+};
+pub use users::{NewUser, User, normalize_email};

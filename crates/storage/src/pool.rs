@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use deadpool::Runtime;
 use deadpool::managed::{Manager, Object, Pool, PoolError, TimeoutType};
 use diesel::SqliteConnection;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
@@ -65,6 +67,11 @@ pub struct PoolStatus {
 pub(crate) type PgManager = AsyncDieselConnectionManager<AsyncPgConnection>;
 pub(crate) type SqliteManager = AsyncDieselConnectionManager<SqliteConn>;
 
+pub(crate) struct Stats {
+    pub(crate) wait: crate::hist::Histogram,
+    pub(crate) held: crate::hist::Histogram,
+}
+
 pub(crate) enum Pools {
     Postgres(Pool<PgManager>),
     Sqlite(Pool<SqliteManager>),
@@ -74,6 +81,7 @@ pub(crate) enum Pools {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pools: Arc<Pools>,
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for Store {
@@ -91,12 +99,12 @@ macro_rules! with_conn {
     ($store:expr, |$conn:ident| $body:expr) => {{
         match &*$store.pools {
             $crate::pool::Pools::Postgres(pool) => {
-                let mut held = $crate::pool::checkout(pool).await?;
+                let mut held = $crate::pool::checkout(pool, &$store.stats).await?;
                 let $conn: &mut diesel_async::AsyncPgConnection = &mut held.object;
                 $body
             }
             $crate::pool::Pools::Sqlite(pool) => {
-                let mut held = $crate::pool::checkout(pool).await?;
+                let mut held = $crate::pool::checkout(pool, &$store.stats).await?;
                 let $conn: &mut $crate::pool::SqliteConn = &mut held.object;
                 $body
             }
@@ -104,27 +112,37 @@ macro_rules! with_conn {
     }};
 }
 
+pub(crate) use with_conn;
+
 /// A checked-out connection that records how long it was held when it goes back.
-pub(crate) struct Held<M: Manager> {
+pub(crate) struct Held<'s, M: Manager> {
     pub(crate) object: Object<M>,
     since: Instant,
+    stats: &'s Stats,
 }
 
-impl<M: Manager> Drop for Held<M> {
+impl<M: Manager> Drop for Held<'_, M> {
     fn drop(&mut self) {
-        metrics::histogram!("mcpgate_db_checkout_held_seconds")
-            .record(self.since.elapsed().as_secs_f64());
+        let held = self.since.elapsed();
+        self.stats.held.record(held);
+        metrics::histogram!("mcpgate_db_checkout_held_seconds").record(held.as_secs_f64());
     }
 }
 
-pub(crate) async fn checkout<M: Manager>(pool: &Pool<M>) -> Result<Held<M>, StorageError>
+pub(crate) async fn checkout<'s, M: Manager>(
+    pool: &Pool<M>,
+    stats: &'s Stats,
+) -> Result<Held<'s, M>, StorageError>
 where
     M::Error: std::fmt::Display,
 {
-    let object = get_object(pool).await?;
+    let started = Instant::now();
+    let object = get_object(pool).await;
+    stats.wait.record(started.elapsed());
     Ok(Held {
-        object,
+        object: object?,
         since: Instant::now(),
+        stats,
     })
 }
 
@@ -164,6 +182,10 @@ impl Store {
         };
         Ok(Self {
             pools: Arc::new(pools),
+            stats: Arc::new(Stats {
+                wait: crate::hist::Histogram::new(),
+                held: crate::hist::Histogram::new(),
+            }),
         })
     }
 
@@ -174,11 +196,29 @@ impl Store {
         }
     }
 
+    /// Wait and hold times of pool checkouts since start (or the last reset).
+    pub fn checkout_stats(&self) -> crate::CheckoutStats {
+        let s = &self.stats;
+        crate::CheckoutStats {
+            checkouts: s.held.count(),
+            wait_p50: s.wait.quantile(0.5),
+            wait_p99: s.wait.quantile(0.99),
+            wait_max: s.wait.max(),
+            held_p50: s.held.quantile(0.5),
+            held_p99: s.held.quantile(0.99),
+            held_max: s.held.max(),
+        }
+    }
+
+    pub fn reset_checkout_stats(&self) {
+        self.stats.wait.reset();
+        self.stats.held.reset();
+    }
+
     /// One trivial round trip: is the database reachable with a free connection?
     pub async fn ping(&self) -> Result<(), StorageError> {
-        use diesel_async::RunQueryDsl;
         with_conn!(self, |conn| {
-            diesel::sql_query("SELECT 1").execute(conn).await?;
+            diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), conn).await?;
             Ok(())
         })
     }
@@ -225,6 +265,10 @@ fn postgres_pool(options: &StoreOptions) -> Result<Pool<PgManager>, StorageError
     );
     let connect_timeout = options.connect_timeout;
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    // Recycling checks for an open transaction and a broken flag, without the default extra
+    // `SELECT 1` round trip per checkout; a connection that died since shows up as one
+    // `Unavailable` (503) and is then dropped by the pool.
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         let setup = setup.clone();
         let url = url.to_owned();
@@ -262,6 +306,7 @@ fn sqlite_pool(path: &str, options: &StoreOptions) -> Result<Pool<SqliteManager>
     }
     let busy_ms = options.wait_timeout.as_millis();
     let mut config = ManagerConfig::<SqliteConn>::default();
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         async move {

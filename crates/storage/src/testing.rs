@@ -28,6 +28,12 @@ impl TempPostgres {
         Some(Self::create_at(admin_url).await)
     }
 
+    /// Creates a database on the server at `admin_url` (for benchmarks, which run outside the
+    /// test harness).
+    pub async fn create_at_url(admin_url: &str) -> Result<Self, StorageError> {
+        Self::create_at(admin_url.to_owned()).await
+    }
+
     async fn create_at(admin_url: String) -> Result<Self, StorageError> {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("mcpgate_test_{}", &suffix[..16]);
@@ -99,4 +105,44 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// A unit of work that holds its connection for `duration` — a stand-in for a slow query —
+/// so tests can exhaust the pool. Test support only.
+pub async fn hold_connection(
+    store: &crate::Store,
+    duration: std::time::Duration,
+) -> Result<(), StorageError> {
+    crate::pool::with_conn!(store, |conn| {
+        let _ = &conn;
+        tokio::time::sleep(duration).await;
+    });
+    Ok(())
+}
+
+/// PostgreSQL only: the session's `statement_timeout`, `idle_in_transaction_session_timeout`
+/// and `application_name`, as the server reports them.
+pub async fn session_settings(store: &crate::Store) -> Result<Vec<String>, StorageError> {
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    let mut out = Vec::new();
+    for name in [
+        "statement_timeout",
+        "idle_in_transaction_session_timeout",
+        "application_name",
+    ] {
+        let rows: Vec<Setting> = crate::pool::with_conn!(store, |conn| {
+            diesel::sql_query(format!("SELECT current_setting('{name}') AS value"))
+                .load(conn)
+                .await?
+        });
+        out.extend(rows.into_iter().map(|r| r.value));
+    }
+    Ok(out)
 }

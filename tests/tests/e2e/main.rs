@@ -1,3 +1,9 @@
 //! End-to-end suites. One binary, one module per area.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test with its message"
+)]
+
 mod health;
