@@ -1,6 +1,6 @@
 //! The `mcpgate-bench` runner behind `cargo xtask bench`.
 
-use mcpgate_bench::stats;
+use mcpgate_bench::scenarios;
 
 use clap::{Parser, ValueEnum};
 
@@ -15,8 +15,9 @@ struct Cli {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Scenario {
-    /// Placeholder until the first scenario lands: measures the harness itself.
-    Harness,
+    /// Password hashing on the bounded pool, runtime latency while it is saturated, sealing,
+    /// tokens.
+    Crypto,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -25,23 +26,6 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.scenario {
-        Scenario::Harness => {
-            stats::print_machine("harness", cli.short);
-            let mut samples = stats::Samples::default();
-            runtime.block_on(async {
-                for _ in 0..if cli.short { 1_000 } else { 100_000 } {
-                    let started = std::time::Instant::now();
-                    tokio::task::yield_now().await;
-                    samples.push(started.elapsed());
-                }
-            });
-            let table = stats::Table::new("tokio yield_now", &["n", "p50", "p99"]);
-            table.row(&[
-                samples.len().to_string(),
-                stats::fmt_dur(samples.percentile(50.0)),
-                stats::fmt_dur(samples.percentile(99.0)),
-            ]);
-            Ok(())
-        }
+        Scenario::Crypto => scenarios::crypto::run(&runtime, cli.short),
     }
 }
