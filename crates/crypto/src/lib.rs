@@ -34,6 +34,11 @@ pub enum CryptoError {
     Hash(#[source] argon2::password_hash::Error),
     #[error("the stored password hash is not a PHC string argon2 can verify")]
     MalformedHash(#[source] argon2::password_hash::Error),
+    #[error(
+        "the stored password hash asks for {m_cost_kib} KiB, more than the {max_kib} KiB one \
+         verify may use"
+    )]
+    HashTooCostly { m_cost_kib: u32, max_kib: u32 },
     #[error("invalid argon2 parameters")]
     Params(#[source] argon2::Error),
     #[error("{field}: {message}")]

@@ -50,6 +50,9 @@ pub struct PasswordHasher {
     /// A hash of no password with the current parameters: verifying against it costs what a
     /// real verify costs and never matches.
     dummy: Arc<PasswordHash>,
+    /// The most memory one verify may take: a stored hash asking for more (a corrupt or
+    /// planted row) would break the pool's memory budget, so it is refused unverified.
+    max_m_cost_kib: u32,
 }
 
 impl PasswordHasher {
@@ -69,6 +72,7 @@ impl PasswordHasher {
         let params = Params::new(config.m_cost_kib, config.t_cost, config.p_cost, None)
             .map_err(CryptoError::Params)?;
         let dummy = dummy_hash(&params)?;
+        let pool_permits = pool.permits();
         Ok(Self {
             argon2: Arc::new(Argon2::new(
                 Algorithm::Argon2id,
@@ -78,6 +82,7 @@ impl PasswordHasher {
             params,
             pool,
             dummy: Arc::new(dummy),
+            max_m_cost_kib: max_m_cost_kib(config, pool_permits),
         })
     }
 
@@ -111,6 +116,14 @@ impl PasswordHasher {
         stored: &str,
     ) -> Result<Verification, CryptoError> {
         let parsed = PasswordHash::new(stored).map_err(|e| CryptoError::MalformedHash(e.into()))?;
+        if let Ok(stored) = Params::try_from(&parsed)
+            && stored.m_cost() > self.max_m_cost_kib
+        {
+            return Err(CryptoError::HashTooCostly {
+                m_cost_kib: stored.m_cost(),
+                max_kib: self.max_m_cost_kib,
+            });
+        }
         let needs_rehash = self.is_outdated(&parsed);
         let matched = self.verify_parsed(password, parsed).await?;
         Ok(if matched {
@@ -199,17 +212,29 @@ fn dummy_hash(params: &Params) -> Result<PasswordHash, CryptoError> {
     })
 }
 
+/// The configured cost, or the memory budget's share per permit if that is larger (hashes
+/// from before a cost reduction still verify).
+fn max_m_cost_kib(config: &HasherConfig, permits: usize) -> u32 {
+    let share = config.memory_budget_mib.saturating_mul(1024) / (permits.max(1) as u64);
+    config
+        .m_cost_kib
+        .max(u32::try_from(share).unwrap_or(u32::MAX))
+}
+
 fn record_duration(op: &'static str, started: Instant) {
     metrics::histogram!("mcpgate_crypto_hash_duration_seconds", "op" => op)
         .record(started.elapsed().as_secs_f64());
 }
 
-fn first_error(mut errors: Vec<CryptoError>) -> CryptoError {
-    if errors.is_empty() {
-        CryptoError::PoolClosed
-    } else {
-        errors.swap_remove(0)
-    }
+/// `new` reports the first problem; `HasherConfig::validate` lists them all.
+fn first_error(errors: Vec<CryptoError>) -> CryptoError {
+    errors
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| CryptoError::Config {
+            field: "hashing",
+            message: "invalid".into(),
+        })
 }
 
 #[cfg(test)]
@@ -286,6 +311,30 @@ mod tests {
             .map_err(CryptoError::Hash)?
             .to_string();
         assert!(new.verify(pw("pw"), &argon2i).await?.needs_rehash());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_beyond_the_memory_budget_is_refused() -> Result<(), CryptoError> {
+        let h = hasher(&HasherConfig {
+            memory_budget_mib: 8,
+            ..config(1024, 1)
+        });
+        // 8 MiB over two permits: up to 4096 KiB per verify.
+        let big = hasher(&config(8192, 1)).hash(pw("pw")).await?;
+        let err = h.verify(pw("pw"), &big).await.err();
+        assert!(
+            matches!(
+                err,
+                Some(CryptoError::HashTooCostly {
+                    m_cost_kib: 8192,
+                    max_kib: 4096
+                })
+            ),
+            "{err:?}"
+        );
+        let within = hasher(&config(4096, 1)).hash(pw("pw")).await?;
+        assert!(h.verify(pw("pw"), &within).await?.needs_rehash());
         Ok(())
     }
 
