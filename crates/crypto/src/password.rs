@@ -4,7 +4,6 @@
 //! through the pool, so a burst of logins can neither freeze the async runtime nor queue
 //! without bound, and an unknown account costs exactly what a known one does.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -88,10 +87,6 @@ impl PasswordHasher {
 
     pub fn pool(&self) -> &HashingPool {
         &self.pool
-    }
-
-    pub fn permits(&self) -> NonZeroUsize {
-        NonZeroUsize::new(self.pool.permits()).unwrap_or(NonZeroUsize::MIN)
     }
 
     /// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) for `password`, with a fresh
@@ -239,6 +234,7 @@ fn first_error(errors: Vec<CryptoError>) -> CryptoError {
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroUsize;
     use std::time::Duration;
 
     use super::*;
