@@ -1,3 +1,4 @@
 //! One module per `cargo xtask bench <scenario>`.
 
+pub mod crypto;
 pub mod storage;
