@@ -12,7 +12,8 @@
 //!   process cannot undo it.
 //!
 //! Metrics: `mcpgate_crypto_hash_queue_wait_seconds` (histogram),
-//! `mcpgate_crypto_hashes_in_flight` (gauge), `mcpgate_crypto_hash_rejected_total` (counter).
+//! `mcpgate_crypto_hashes_in_flight` and `mcpgate_crypto_hash_permits` (gauges),
+//! `mcpgate_crypto_hash_rejected_total` (counter).
 
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
