@@ -241,6 +241,25 @@ mod tests {
         assert_eq!(pool.run(|| 7).await.ok(), Some(7));
     }
 
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn jobs_run_on_threads_reniced_below_the_caller() -> Result<(), CryptoError> {
+        let caller = crate::priority::current_thread_nice().map_err(|_| CryptoError::PoolClosed)?;
+        let pool = HashingPool::new(NonZeroUsize::MIN, Duration::from_secs(5), 7)?;
+        let worker = pool
+            .run(crate::priority::current_thread_nice)
+            .await?
+            .map_err(|_| CryptoError::PoolClosed)?;
+        assert_eq!(worker, (caller + 7).min(19));
+        let plain = HashingPool::new(NonZeroUsize::MIN, Duration::from_secs(5), 0)?;
+        let same = plain
+            .run(crate::priority::current_thread_nice)
+            .await?
+            .map_err(|_| CryptoError::PoolClosed)?;
+        assert_eq!(same, caller, "nice 0 keeps the process's priority");
+        Ok(())
+    }
+
     #[test]
     fn retry_after_is_whole_seconds_and_at_least_one() {
         assert_eq!(pool(1, 200).retry_after(), Duration::from_secs(1));
