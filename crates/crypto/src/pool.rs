@@ -12,7 +12,8 @@
 //!   process cannot undo it.
 //!
 //! Metrics: `mcpgate_crypto_hash_queue_wait_seconds` (histogram),
-//! `mcpgate_crypto_hashes_in_flight` (gauge), `mcpgate_crypto_hash_rejected_total` (counter).
+//! `mcpgate_crypto_hashes_in_flight` and `mcpgate_crypto_hash_permits` (gauges),
+//! `mcpgate_crypto_hash_rejected_total` (counter).
 
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -238,6 +239,25 @@ mod tests {
         assert!(matches!(err, Some(CryptoError::PoolClosed)), "{err:?}");
         assert_eq!(pool.in_flight(), 0);
         assert_eq!(pool.run(|| 7).await.ok(), Some(7));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn jobs_run_on_threads_reniced_below_the_caller() -> Result<(), CryptoError> {
+        let caller = crate::priority::current_thread_nice().map_err(|_| CryptoError::PoolClosed)?;
+        let pool = HashingPool::new(NonZeroUsize::MIN, Duration::from_secs(5), 7)?;
+        let worker = pool
+            .run(crate::priority::current_thread_nice)
+            .await?
+            .map_err(|_| CryptoError::PoolClosed)?;
+        assert_eq!(worker, (caller + 7).min(19));
+        let plain = HashingPool::new(NonZeroUsize::MIN, Duration::from_secs(5), 0)?;
+        let same = plain
+            .run(crate::priority::current_thread_nice)
+            .await?
+            .map_err(|_| CryptoError::PoolClosed)?;
+        assert_eq!(same, caller, "nice 0 keeps the process's priority");
+        Ok(())
     }
 
     #[test]
