@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
 
 pub mod scenarios;
+pub mod server;
 pub mod stats;

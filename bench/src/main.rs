@@ -18,6 +18,8 @@ enum Scenario {
     /// Password hashing on the bounded pool, runtime latency while it is saturated, sealing,
     /// tokens.
     Crypto,
+    /// Sign-in throughput and an unrelated request during a sign-in flood (real binary).
+    Login,
     /// Storage units of work on SQLite and PostgreSQL: point read and small write.
     Storage,
 }
@@ -29,6 +31,10 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.scenario {
         Scenario::Crypto => scenarios::crypto::run(&runtime, cli.short),
+        Scenario::Login => {
+            stats::print_machine("login", cli.short);
+            runtime.block_on(scenarios::login::run(cli.short))
+        }
         Scenario::Storage => {
             stats::print_machine("storage", cli.short);
             runtime.block_on(scenarios::storage::run(cli.short))

@@ -37,6 +37,14 @@ impl TestDb {
             Self::Postgres(db) => &db.url,
         }
     }
+
+    /// A Store of the test's own on the same database, to look behind the API.
+    pub async fn store(&self) -> anyhow::Result<mcpgate_storage::Store> {
+        Ok(
+            mcpgate_storage::Store::connect(&mcpgate_storage::StoreOptions::new(self.url()))
+                .await?,
+        )
+    }
 }
 
 /// A valid configuration for tests: loopback, the given database, a test key ring.
@@ -51,6 +59,9 @@ pub fn test_config(database_url: &str) -> Config {
         .encryption
         .keys
         .insert("test".into(), SecretString::new(TEST_KEY));
+    // Cheap hashes keep tests fast; the pool, the policy and the code paths are the same.
+    config.auth.hashing.m_cost_kib = 1024;
+    config.auth.hashing.t_cost = 1;
     config
 }
 

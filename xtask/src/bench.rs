@@ -12,6 +12,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Scenarios that drive the real binary need its release build.
+    step(
+        cargo().args(["build", "--release", "--quiet", "-p", "mcpgate-server"]),
+        "build mcpgate (release)",
+    )?;
     let mut cmd = cargo();
     cmd.args(["run", "--release", "--quiet", "-p", "mcpgate-bench", "--"]);
     cmd.arg(&args.scenario);

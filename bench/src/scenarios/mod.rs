@@ -1,4 +1,5 @@
 //! One module per `cargo xtask bench <scenario>`.
 
 pub mod crypto;
+pub mod login;
 pub mod storage;

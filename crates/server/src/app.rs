@@ -5,18 +5,22 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
-use axum::routing::get;
+use axum::routing::{get, post};
+use mcpgate_crypto::{PasswordHasher, SecretBox};
 use mcpgate_providers::Registry;
 use mcpgate_storage::Store;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use zeroize::Zeroizing;
 
+use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::routes;
+use crate::limits::SignInLimits;
+use crate::{api, routes, web};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -26,12 +30,36 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub providers: Arc<Registry>,
+    /// The sealing key ring: secrets at rest, CSRF tokens, session ids handed to clients.
+    pub secret_box: Arc<SecretBox>,
+    /// Local accounts, with the bounded password-hashing pool.
+    pub accounts: Accounts,
+    pub limits: Arc<SignInLimits>,
+    /// CSRF tokens already used (each is accepted once), until they would expire anyway.
+    pub csrf_used: moka::sync::Cache<[u8; 32], ()>,
+}
+
+/// Builds the key ring from the (validated) configuration.
+pub fn secret_box(config: &Config) -> anyhow::Result<SecretBox> {
+    let enc = &config.encryption;
+    let active = enc
+        .active_key
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("encryption.active_key is not set"))?;
+    let mut keys = Vec::with_capacity(enc.keys.len());
+    for (id, key) in &enc.keys {
+        let bytes = mcpgate_crypto::keys::decode_key_b64(key.expose())
+            .map_err(|e| anyhow::anyhow!("encryption.keys.{id}: {e}"))?;
+        keys.push((id.clone(), Zeroizing::new(bytes)));
+    }
+    Ok(SecretBox::new(active, keys)?)
 }
 
 impl AppState {
     /// Connects the store (lazily) and builds the provider registry from a validated config.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let store = Store::connect(&config.database.store_options()).await?;
+        let hasher = Arc::new(PasswordHasher::new(&config.auth.hashing)?);
         let providers = Registry::build(&config.providers).map_err(|errors| {
             let lines: Vec<String> = errors
                 .iter()
@@ -40,6 +68,13 @@ impl AppState {
             anyhow::anyhow!("invalid providers: {}", lines.join("; "))
         })?;
         Ok(Self {
+            secret_box: Arc::new(secret_box(&config)?),
+            accounts: Accounts::new(store.clone(), hasher),
+            limits: Arc::new(SignInLimits::new(&config.auth.rate_limit)),
+            csrf_used: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(web::csrf::LIFETIME)
+                .build(),
             config: Arc::new(config),
             store,
             providers: Arc::new(providers),
@@ -53,7 +88,11 @@ pub fn router(state: AppState) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            TraceLayer::new_for_http()
+                // 5xx here is mostly load shedding (503 + Retry-After), which is the design
+                // working, not an error to page someone about.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN))
+                .make_span_with(|request: &Request<_>| {
                 let id = request
                     .headers()
                     .get(REQUEST_ID)
@@ -73,6 +112,22 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
+        .route("/", get(web::login::home))
+        .route("/login", get(web::login::show).post(web::login::submit))
+        .route("/logout", post(web::login::logout))
+        .route("/api/v1/login", post(api::me::login))
+        .route("/api/v1/me", get(api::me::me))
+        .route("/api/v1/me/password", post(api::me::change_password))
+        .route(
+            "/api/v1/admin/users",
+            get(api::admin::list).post(api::admin::create),
+        )
+        .route("/api/v1/admin/users/batch", post(api::admin::create_batch))
+        .route(
+            "/api/v1/admin/users/{id}/disable",
+            post(api::admin::disable),
+        )
+        .route("/api/v1/admin/users/{id}/enable", post(api::admin::enable))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)
         .layer(middleware)

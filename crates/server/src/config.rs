@@ -12,6 +12,9 @@ use mcpgate_core::{ProviderSettings, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+mod auth;
+pub use auth::{AuthConfig, BootstrapConfig, RateLimitConfig};
+
 /// The environment variable prefix; `MCPGATE_DATABASE__URL` sets `database.url`.
 pub const ENV_PREFIX: &str = "MCPGATE_";
 
@@ -26,6 +29,10 @@ pub struct Config {
     pub encryption: EncryptionConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
+    /// Sign-in, sessions, password hashing and abuse limits.
+    pub auth: AuthConfig,
+    /// The first administrator account.
+    pub bootstrap: BootstrapConfig,
     /// Identity providers (`[[providers]]`), each compiled in by its Cargo feature.
     pub providers: Vec<ProviderSettings>,
 }
@@ -39,6 +46,8 @@ impl Default for Config {
             encryption: EncryptionConfig::default(),
             log: LogConfig::default(),
             http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+            bootstrap: BootstrapConfig::default(),
             providers: Vec::new(),
         }
     }
@@ -156,7 +165,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
@@ -208,6 +217,11 @@ impl Config {
         Ok(config)
     }
 
+    /// Whether every URL mcpgate hands out is https (then cookies are `Secure` and `__Host-`).
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
     /// The issuer: `public_url` without a trailing slash, one string everywhere.
     pub fn issuer(&self) -> String {
         self.public_url.trim_end_matches('/').to_owned()
@@ -237,6 +251,8 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        self.auth.validate(&mut errors);
+        self.bootstrap.validate(&mut errors);
         if let Err(provider_errors) = mcpgate_providers::Registry::build(&self.providers) {
             errors.extend(
                 provider_errors

@@ -80,6 +80,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Too many attempts (sign-in limits): 429 with `Retry-After`.
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
     /// A bounded resource (database pool, hashing queue) is full: 503 with `Retry-After`.
     #[error("overloaded: {what}")]
     Overloaded {
@@ -166,6 +169,14 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(d) => plain(StatusCode::FORBIDDEN, "forbidden", &d),
             ApiError::NotFound(d) => plain(StatusCode::NOT_FOUND, "not_found", &d),
             ApiError::Conflict(d) => plain(StatusCode::CONFLICT, "conflict", &d),
+            ApiError::TooManyRequests { retry_after_secs } => with_retry_after(
+                plain(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "too many attempts; retry later",
+                ),
+                retry_after_secs,
+            ),
             ApiError::Overloaded {
                 what,
                 retry_after_secs,

@@ -1,12 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+pub mod accounts;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod limits;
 pub mod routes;
 pub mod serve;
 pub mod telemetry;
+pub mod web;
 
 pub use app::{AppState, router};
 pub use config::Config;

@@ -24,6 +24,23 @@ pub async fn serve(
         let applied = state.store.migrate().await?;
         tracing::info!(applied, "database migrations up to date");
     }
+    if let Some(admin) = state
+        .accounts
+        .ensure_bootstrap_admin(&state.config.bootstrap)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?
+    {
+        tracing::info!(user.id = %admin.id, email = %admin.email, "bootstrap admin created");
+    }
+    // Sign-in limiters forget idle clients now and then, so their maps stay small.
+    let limits = state.limits.clone();
+    let limiter_upkeep = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.shrink();
+        }
+    });
     crate::telemetry::prometheus();
     let app = router(state.clone());
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.config.public_url, "mcpgate listening");
@@ -48,6 +65,7 @@ pub async fn serve(
             }
         }
     }
+    limiter_upkeep.abort();
     state.store.close();
     tracing::info!("stopped");
     Ok(())

@@ -55,6 +55,30 @@ impl TempPostgres {
     }
 }
 
+impl TempPostgres {
+    /// Simulates the database going down (`false`: new connections refused, open ones
+    /// terminated) and coming back (`true`).
+    pub async fn set_available(&self, available: bool) -> Result<(), StorageError> {
+        let mut admin = AsyncPgConnection::establish(&self.admin_url)
+            .await
+            .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+        let name = &self.name;
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {available}"
+            ))
+            .await?;
+        if !available {
+            admin
+                .batch_execute(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 impl Drop for TempPostgres {
     fn drop(&mut self) {
         let admin_url = self.admin_url.clone();

@@ -6,4 +6,5 @@
     reason = "test code: a panic is a failed test with its message"
 )]
 
+mod accounts;
 mod health;
