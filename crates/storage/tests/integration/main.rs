@@ -11,6 +11,7 @@
 mod support;
 
 mod lease;
+mod oauth;
 mod pool;
 mod records;
 mod tokens;

@@ -1,0 +1,182 @@
+//! OAuth clients, authorization codes and consents.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use crate::error::one_changed;
+use crate::pool::with_conn;
+use crate::schema::{authorization_codes as ac, consents as co, oauth_clients as oc};
+use crate::{StorageError, Store, now_ms};
+
+/// A registered client: by dynamic registration, by metadata document, or configured.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = oc, treat_none_as_null = true)]
+pub struct OAuthClient {
+    pub client_id: String,
+    /// `dcr`, `cimd` or `configured`.
+    pub registration: String,
+    pub client_name: String,
+    /// JSON array of redirect URIs.
+    pub redirect_uris: String,
+    /// `none` (public) or `client_secret_basic` / `client_secret_post`.
+    pub token_endpoint_auth_method: String,
+    /// SHA-256 of the client secret, for confidential clients.
+    pub secret_hash: Option<Vec<u8>>,
+    /// The registration request or metadata document, as JSON.
+    pub metadata: String,
+    pub created_at: i64,
+    /// For metadata documents: when to fetch again (HTTP caching).
+    pub refresh_after: Option<i64>,
+}
+
+/// An authorization code (by hash) and everything the token request must match.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ac)]
+pub struct AuthorizationCode {
+    pub code_hash: Vec<u8>,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub resource: String,
+    pub scopes: String,
+    /// The token family the exchange will start (so a reused code can revoke it).
+    pub family_id: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// First use: the code is now spent.
+    Fresh(AuthorizationCode),
+    /// Used before: whatever it issued must be revoked (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3).
+    Reused { family_id: String },
+    /// Unknown or expired.
+    Invalid,
+}
+
+impl Store {
+    /// Inserts or replaces a client (metadata documents are re-fetched and replaced).
+    pub async fn upsert_client(&self, client: &OAuthClient) -> Result<(), StorageError> {
+        with_conn!(self, |conn| {
+            diesel::insert_into(oc::table)
+                .values(client)
+                .on_conflict(oc::client_id)
+                .do_update()
+                .set(client)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn get_client(&self, client_id: &str) -> Result<Option<OAuthClient>, StorageError> {
+        with_conn!(self, |conn| {
+            Ok(oc::table
+                .find(client_id)
+                .select(OAuthClient::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    pub async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StorageError> {
+        with_conn!(self, |conn| {
+            diesel::insert_into(ac::table)
+                .values(code)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Spends a code exactly once, in one short transaction.
+    pub async fn consume_code(&self, code_hash: &[u8]) -> Result<CodeOutcome, StorageError> {
+        let now = now_ms();
+        with_conn!(self, |conn| {
+            conn.transaction::<_, StorageError, _>(async |conn| {
+                let Some(code) = ac::table
+                    .find(code_hash)
+                    .select(AuthorizationCode::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?
+                else {
+                    return Ok(CodeOutcome::Invalid);
+                };
+                if code.used_at.is_some() {
+                    return Ok(CodeOutcome::Reused {
+                        family_id: code.family_id,
+                    });
+                }
+                if code.expires_at <= now {
+                    return Ok(CodeOutcome::Invalid);
+                }
+                let spent = diesel::update(ac::table.find(code_hash).filter(ac::used_at.is_null()))
+                    .set(ac::used_at.eq(now))
+                    .execute(conn)
+                    .await?;
+                Ok(if spent == 1 {
+                    CodeOutcome::Fresh(code)
+                } else {
+                    CodeOutcome::Reused {
+                        family_id: code.family_id,
+                    }
+                })
+            })
+            .await
+        })
+    }
+
+    /// The scopes a user approved for a client, if any.
+    pub async fn get_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Option<String>, StorageError> {
+        with_conn!(self, |conn| {
+            Ok(co::table
+                .find((user_id, client_id))
+                .select(co::scopes)
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    pub async fn put_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &str,
+    ) -> Result<(), StorageError> {
+        let now = now_ms();
+        with_conn!(self, |conn| {
+            diesel::insert_into(co::table)
+                .values((
+                    co::user_id.eq(user_id),
+                    co::client_id.eq(client_id),
+                    co::scopes.eq(scopes),
+                    co::created_at.eq(now),
+                ))
+                .on_conflict((co::user_id, co::client_id))
+                .do_update()
+                .set(co::scopes.eq(scopes))
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn delete_consent(&self, user_id: &str, client_id: &str) -> Result<(), StorageError> {
+        let changed = with_conn!(self, |conn| {
+            diesel::delete(co::table.find((user_id, client_id)))
+                .execute(conn)
+                .await?
+        });
+        one_changed(changed)
+    }
+}

@@ -1,0 +1,99 @@
+//! OAuth clients, single-use authorization codes, consents.
+
+use mcpgate_storage::{AuthorizationCode, CodeOutcome, OAuthClient, StorageError, now_ms};
+
+use crate::support::Fixture;
+
+fn client(id: &str, name: &str) -> OAuthClient {
+    OAuthClient {
+        client_id: id.into(),
+        registration: "dcr".into(),
+        client_name: name.into(),
+        redirect_uris: r#"["http://127.0.0.1/cb"]"#.into(),
+        token_endpoint_auth_method: "none".into(),
+        secret_hash: None,
+        metadata: "{}".into(),
+        created_at: now_ms(),
+        refresh_after: None,
+    }
+}
+
+fn code(hash: &str, user: &str, expires_at: i64) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: hash.as_bytes().to_vec(),
+        client_id: "c1".into(),
+        user_id: user.into(),
+        redirect_uri: "http://127.0.0.1:5000/cb".into(),
+        code_challenge: "challenge".into(),
+        resource: "https://gw.example.com/mcp/demo".into(),
+        scopes: "mcp".into(),
+        family_id: format!("family-of-{hash}"),
+        expires_at,
+        used_at: None,
+        created_at: now_ms(),
+    }
+}
+
+async fn clients(f: Fixture) {
+    let s = &f.store;
+    assert_eq!(s.get_client("c1").await.unwrap(), None);
+    s.upsert_client(&client("c1", "First")).await.unwrap();
+    assert_eq!(
+        s.get_client("c1").await.unwrap().unwrap().client_name,
+        "First"
+    );
+    // Re-registration (a re-fetched metadata document) replaces it.
+    let mut again = client("c1", "Renamed");
+    again.refresh_after = Some(42);
+    s.upsert_client(&again).await.unwrap();
+    assert_eq!(s.get_client("c1").await.unwrap(), Some(again));
+}
+both_backends!(oauth_clients_upsert, super::clients);
+
+async fn codes(f: Fixture) {
+    let s = &f.store;
+    let user = f.user("code@example.com").await;
+    s.insert_code(&code("k1", &user.id, now_ms() + 60_000))
+        .await
+        .unwrap();
+    s.insert_code(&code("old", &user.id, now_ms() - 1))
+        .await
+        .unwrap();
+
+    match s.consume_code(b"k1").await.unwrap() {
+        CodeOutcome::Fresh(c) => assert_eq!(c.resource, "https://gw.example.com/mcp/demo"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.consume_code(b"k1").await.unwrap(),
+        CodeOutcome::Reused {
+            family_id: "family-of-k1".into()
+        }
+    );
+    assert_eq!(s.consume_code(b"old").await.unwrap(), CodeOutcome::Invalid);
+    assert_eq!(s.consume_code(b"nope").await.unwrap(), CodeOutcome::Invalid);
+    let dup = s
+        .insert_code(&code("k1", &user.id, now_ms() + 60_000))
+        .await;
+    assert!(matches!(dup, Err(StorageError::Conflict(_))));
+}
+both_backends!(authorization_codes_single_use, super::codes);
+
+async fn consents(f: Fixture) {
+    let s = &f.store;
+    let user = f.user("consent@example.com").await;
+    assert_eq!(s.get_consent(&user.id, "c1").await.unwrap(), None);
+    s.put_consent(&user.id, "c1", "mcp").await.unwrap();
+    s.put_consent(&user.id, "c1", "mcp mcp:read").await.unwrap();
+    assert_eq!(
+        s.get_consent(&user.id, "c1").await.unwrap().as_deref(),
+        Some("mcp mcp:read")
+    );
+    assert_eq!(s.get_consent(&user.id, "c2").await.unwrap(), None);
+    s.delete_consent(&user.id, "c1").await.unwrap();
+    assert!(matches!(
+        s.delete_consent(&user.id, "c1").await,
+        Err(StorageError::NotFound)
+    ));
+}
+both_backends!(consents_remembered_per_user_and_client, super::consents);
