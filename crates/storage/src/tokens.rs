@@ -119,6 +119,8 @@ pub enum RotateOutcome {
     Reused,
     /// Unknown, expired, revoked, or its user disabled.
     Invalid,
+    /// The caller declined the family (another client, another resource): nothing spent.
+    Refused(FamilyRecord),
 }
 
 impl Store {
@@ -205,11 +207,12 @@ impl Store {
 
     /// Spends a refresh token and stores its successors, in one short transaction. Reuse of an
     /// already-rotated token revokes the whole family (OAuth 2.1 §4.3.1). `make_successors`
-    /// receives the family and returns the new refresh and access tokens.
+    /// receives the family and returns the new refresh and access tokens, or `None` to refuse
+    /// (the token is then not spent).
     pub async fn rotate_refresh_token(
         &self,
         old_hash: &[u8],
-        make_successors: impl FnOnce(&FamilyRecord) -> (NewRefreshToken, NewAccessToken) + Send,
+        make_successors: impl FnOnce(&FamilyRecord) -> Option<(NewRefreshToken, NewAccessToken)> + Send,
     ) -> Result<RotateOutcome, StorageError> {
         let now = now_ms();
         with_conn!(self, |conn| {
@@ -249,6 +252,9 @@ impl Store {
                 {
                     return Ok(RotateOutcome::Invalid);
                 }
+                let Some((refresh, access)) = make_successors(&family) else {
+                    return Ok(RotateOutcome::Refused(family));
+                };
                 // Spend it; the rotated_at guard makes a concurrent second spend update nothing.
                 let spent = diesel::update(
                     rt::table
@@ -262,7 +268,6 @@ impl Store {
                     revoke_family_in!(conn, &family.id, now);
                     return Ok(RotateOutcome::Reused);
                 }
-                let (refresh, access) = make_successors(&family);
                 diesel::insert_into(rt::table)
                     .values(&refresh)
                     .execute(conn)

@@ -95,10 +95,10 @@ async fn rotation(f: Fixture) {
     let uid = user.id.clone();
     let out = s
         .rotate_refresh_token(b"r1", |fam| {
-            (
+            Some((
                 refresh("r2", &uid, &fam.id),
                 access("a2", &uid, Some(&fam.id)),
-            )
+            ))
         })
         .await
         .unwrap();
@@ -124,10 +124,10 @@ async fn rotation(f: Fixture) {
     let uid = user.id.clone();
     let reuse = s
         .rotate_refresh_token(b"r1", |fam| {
-            (
+            Some((
                 refresh("r3", &uid, &fam.id),
                 access("a3", &uid, Some(&fam.id)),
-            )
+            ))
         })
         .await
         .unwrap();
@@ -147,10 +147,10 @@ async fn rotation(f: Fixture) {
     let uid = user.id.clone();
     let after = s
         .rotate_refresh_token(b"r2", |fam| {
-            (
+            Some((
                 refresh("r4", &uid, &fam.id),
                 access("a4", &uid, Some(&fam.id)),
-            )
+            ))
         })
         .await
         .unwrap();
@@ -178,10 +178,10 @@ async fn concurrent_rotation(f: Fixture) {
         tasks.push(tokio::spawn(async move {
             store
                 .rotate_refresh_token(b"rc", |fam| {
-                    (
+                    Some((
                         refresh(&format!("rc-next-{i}"), &uid, &fam.id),
                         access(&format!("ac-next-{i}"), &uid, Some(&fam.id)),
-                    )
+                    ))
                 })
                 .await
         }));

@@ -1,0 +1,135 @@
+//! `[oauth]`: mcpgate as the OAuth 2.1 authorization server of its MCP clients.
+
+use mcpgate_core::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    /// Access tokens are short-lived (OAuth 2.1 §1.3.2; MCP: SHOULD).
+    pub access_token_ttl_secs: u64,
+    /// A refresh token's lifetime; each refresh issues a new one (sliding).
+    pub refresh_token_ttl_secs: u64,
+    /// No refresh extends an authorization past this (the family's absolute end).
+    pub refresh_token_max_lifetime_secs: u64,
+    /// Authorization codes are single-use and short-lived.
+    pub code_ttl_secs: u64,
+    /// How long a checked access token is trusted from the in-memory cache before one short
+    /// database read confirms it again. Revocation on this replica takes effect at once;
+    /// elsewhere within this bound.
+    pub token_cache_ttl_secs: u64,
+    /// Client ID Metadata Documents: fetching and caching rules.
+    pub client_metadata: ClientMetadataConfig,
+    /// Pre-registered clients (`[[oauth.clients]]`).
+    pub clients: Vec<ConfiguredClient>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 3_600,
+            refresh_token_ttl_secs: 30 * 86_400,
+            refresh_token_max_lifetime_secs: 90 * 86_400,
+            code_ttl_secs: 60,
+            token_cache_ttl_secs: 30,
+            client_metadata: ClientMetadataConfig::default(),
+            clients: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientMetadataConfig {
+    /// Accept `client_id` URLs at all (CIMD).
+    pub enabled: bool,
+    /// Largest document accepted.
+    pub max_bytes: usize,
+    /// Longest time a fetch may take.
+    pub timeout_ms: u64,
+    /// Bounds on how long a fetched document is cached (HTTP `max-age` within them).
+    pub min_cache_secs: u64,
+    pub max_cache_secs: u64,
+    /// DEVELOPMENT AND TESTS ONLY: allow `http://` documents on loopback addresses. Off, only
+    /// `https` documents on public addresses are fetched (no private, loopback or link-local
+    /// targets: SSRF guard).
+    pub allow_loopback_http: bool,
+}
+
+impl Default for ClientMetadataConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_bytes: 16 * 1024,
+            timeout_ms: 5_000,
+            min_cache_secs: 60,
+            max_cache_secs: 86_400,
+            allow_loopback_http: false,
+        }
+    }
+}
+
+/// A pre-registered client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredClient {
+    pub client_id: String,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    /// Confidential clients authenticate with this secret (Basic or POST body). Clients
+    /// with a secret may also call `/oauth/introspect` (upstreams that check tokens).
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+}
+
+impl OAuthConfig {
+    pub(super) fn validate(&self, errors: &mut Vec<ConfigError>) {
+        for (path, value) in [
+            ("oauth.access_token_ttl_secs", self.access_token_ttl_secs),
+            ("oauth.refresh_token_ttl_secs", self.refresh_token_ttl_secs),
+            ("oauth.code_ttl_secs", self.code_ttl_secs),
+        ] {
+            if value == 0 {
+                errors.push(ConfigError::new(path, "must be at least 1"));
+            }
+        }
+        if self.refresh_token_max_lifetime_secs < self.refresh_token_ttl_secs {
+            errors.push(ConfigError::new(
+                "oauth.refresh_token_max_lifetime_secs",
+                "must be at least refresh_token_ttl_secs",
+            ));
+        }
+        let cm = &self.client_metadata;
+        if cm.min_cache_secs > cm.max_cache_secs {
+            errors.push(ConfigError::new(
+                "oauth.client_metadata.min_cache_secs",
+                "must not exceed max_cache_secs",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, client) in self.clients.iter().enumerate() {
+            let at = |field: &str| format!("oauth.clients[{i}].{field}");
+            if client.client_id.trim().is_empty() || client.client_id.starts_with("https://") {
+                errors.push(ConfigError::new(
+                    at("client_id"),
+                    "must be a non-empty id that is not a URL (URLs are metadata documents)",
+                ));
+            }
+            if !seen.insert(client.client_id.clone()) {
+                errors.push(ConfigError::new(at("client_id"), "duplicate client_id"));
+            }
+            for (j, uri) in client.redirect_uris.iter().enumerate() {
+                if let Err(e) = crate::oauth::redirect::check_registrable(uri) {
+                    errors.push(ConfigError::new(at(&format!("redirect_uris[{j}]")), e));
+                }
+            }
+            if let Some(secret) = &client.client_secret
+                && secret.len() < 16
+            {
+                errors.push(ConfigError::new(at("client_secret"), "must be at least 16 characters"));
+            }
+        }
+    }
+}

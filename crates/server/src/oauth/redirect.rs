@@ -1,0 +1,112 @@
+//! Redirect URIs: what may be registered, and when a requested one matches a registered one.
+//!
+//! MCP: redirect URIs MUST be https or loopback, and match exactly — except that a loopback
+//! redirect matches on any port (RFC 8252 §7.3: native apps bind a random port).
+
+use url::{Host, Url};
+
+/// Loopback hosts in the RFC 8252 sense (`localhost` included, as clients use it).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Whether a redirect URI may be registered: absolute, https or http on loopback, no
+/// fragment (RFC 6749 §3.1.2), no userinfo.
+pub fn check_registrable(uri: &str) -> Result<Url, String> {
+    let url = Url::parse(uri).map_err(|e| format!("not an absolute URL: {e}"))?;
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain credentials".into());
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err("http is allowed only for loopback addresses (use https)".into()),
+        other => Err(format!("scheme {other:?} is not allowed (https or loopback http)")),
+    }
+}
+
+/// Whether `requested` matches one of `registered`: byte for byte, or for loopback
+/// redirects equal in everything but the port.
+pub fn matches(requested: &str, registered: &[String]) -> bool {
+    if registered.iter().any(|r| r == requested) {
+        return true;
+    }
+    let Ok(req) = Url::parse(requested) else {
+        return false;
+    };
+    if !is_loopback(&req) || req.scheme() != "http" {
+        return false;
+    }
+    registered.iter().filter_map(|r| Url::parse(r).ok()).any(|reg| {
+        is_loopback(&reg)
+            && reg.scheme() == req.scheme()
+            && reg.host() == req.host()
+            && reg.path() == req.path()
+            && reg.query() == req.query()
+    })
+}
+
+/// True when every registered redirect is a loopback address: the consent page warns that
+/// the client runs on the user's own machine and cannot be verified by its host name.
+pub fn all_loopback(registered: &[String]) -> bool {
+    !registered.is_empty()
+        && registered
+            .iter()
+            .all(|r| Url::parse(r).is_ok_and(|u| is_loopback(&u)))
+}
+
+/// The host to show a person on the consent page.
+pub fn host_of(uri: &str) -> String {
+    Url::parse(uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| uri.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as05_exact_match_and_loopback_any_port() {
+        let reg = vec![
+            "http://127.0.0.1/callback".to_owned(),
+            "https://app.example.com/cb".to_owned(),
+        ];
+        assert!(matches("https://app.example.com/cb", &reg));
+        assert!(matches("http://127.0.0.1:53117/callback", &reg));
+        assert!(matches("http://127.0.0.1/callback", &reg));
+        assert!(!matches("https://app.example.com/cb/", &reg), "exact, no prefix");
+        assert!(!matches("https://app.example.com:8443/cb", &reg), "port counts off loopback");
+        assert!(!matches("http://127.0.0.1:5000/other", &reg));
+        assert!(!matches("http://localhost:5000/callback", &reg), "host must match too");
+        assert!(!matches("https://evil.example/cb", &reg));
+    }
+
+    #[test]
+    fn registrable_redirects() {
+        assert!(check_registrable("https://app.example.com/cb").is_ok());
+        assert!(check_registrable("http://localhost:3000/cb").is_ok());
+        assert!(check_registrable("http://[::1]/cb").is_ok());
+        assert!(check_registrable("http://app.example.com/cb").is_err());
+        assert!(check_registrable("https://app.example.com/cb#x").is_err());
+        assert!(check_registrable("javascript:alert(1)").is_err());
+        assert!(check_registrable("/relative").is_err());
+        assert!(check_registrable("https://user:pw@app.example.com/").is_err());
+    }
+
+    #[test]
+    fn loopback_only_warning() {
+        assert!(all_loopback(&["http://127.0.0.1/cb".into(), "http://localhost/cb".into()]));
+        assert!(!all_loopback(&["http://127.0.0.1/cb".into(), "https://a.example/cb".into()]));
+        assert!(!all_loopback(&[]));
+    }
+}
