@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
-use axum::routing::get;
+use axum::routing::{get, post};
 use mcpgate_providers::Registry;
 use mcpgate_storage::Store;
 use tower::ServiceBuilder;
@@ -14,8 +14,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{Authenticator, RejectAll};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::proxy::Proxy;
 use crate::routes;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -26,6 +28,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub providers: Arc<Registry>,
+    /// The resource-server check for `/mcp/*`: bearer token → principal.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// Upstreams, the pooled HTTP client and session sealing.
+    pub proxy: Arc<Proxy>,
 }
 
 impl AppState {
@@ -39,11 +45,23 @@ impl AppState {
                 .collect();
             anyhow::anyhow!("invalid providers: {}", lines.join("; "))
         })?;
+        let secret_box = Arc::new(crate::proxy::secret_box(&config)?);
+        let proxy = Proxy::new(&config, secret_box)?;
         Ok(Self {
             config: Arc::new(config),
             store,
             providers: Arc::new(providers),
+            // Until the OAuth authorization server lands, no token is valid in a real run.
+            // There is no setting to turn this off; tests inject their own authenticator.
+            authenticator: Arc::new(RejectAll),
+            proxy: Arc::new(proxy),
         })
+    }
+
+    /// Replaces the resource-server check (the OAuth issue's token validator; tests).
+    pub fn with_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = authenticator;
+        self
     }
 }
 
@@ -73,6 +91,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
+        .route(
+            "/mcp/{name}",
+            post(crate::proxy::handle)
+                .get(crate::proxy::handle)
+                .delete(crate::proxy::handle),
+        )
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)
         .layer(middleware)

@@ -17,10 +17,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let migrate = config.database.migrate_on_start;
     let state = AppState::new(config).await?;
-    if migrate {
+    serve_app(state, listener, shutdown).await
+}
+
+/// Serves a prepared [`AppState`] (the test harness injects its authenticator this way).
+pub async fn serve_app(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
+    if state.config.database.migrate_on_start {
         let applied = state.store.migrate().await?;
         tracing::info!(applied, "database migrations up to date");
     }
