@@ -17,15 +17,19 @@ struct Cli {
 enum Scenario {
     /// Placeholder until the first scenario lands: measures the harness itself.
     Harness,
+    /// The MCP proxy: tools/call direct vs through mcpgate at concurrency 1/16/64; SSE first
+    /// event.
+    Proxy,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     match cli.scenario {
+        Scenario::Proxy => mcpgate_bench::scenarios::proxy::run(cli.short),
         Scenario::Harness => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             stats::print_machine("harness", cli.short);
             let mut samples = stats::Samples::default();
             runtime.block_on(async {

@@ -1,1 +1,3 @@
 //! One module per `cargo xtask bench <scenario>`.
+
+pub mod proxy;
