@@ -37,6 +37,13 @@ pub async fn serve_app(
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.config.public_url, "mcpgate listening");
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // No Nagle: SSE events and small JSON answers go out when written, not after the peer's
+    // delayed ACK (up to 40 ms on Linux).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -160,8 +160,14 @@ pub async fn handle(
         body,
     )
     .await;
-    let response = match result {
-        Ok(upstream_response) => relay(proxy, &upstream, &principal.user_id, upstream_response),
+    let relayed = match result {
+        Ok(upstream_response) => {
+            relay(proxy, &upstream, &principal.user_id, upstream_response).await
+        }
+        Err(failure) => Err(failure),
+    };
+    let response = match relayed {
+        Ok(response) => response,
         Err(failure) => {
             let (status, code, text) = match failure {
                 Failure::Timeout => (
@@ -288,14 +294,18 @@ async fn send(
     }
 }
 
+/// A complete JSON answer up to this size is read whole and sent with its `Content-Length`
+/// (one write, no chunked framing); anything larger, or of unknown length, streams.
+const WHOLE_BODY_UP_TO: u64 = 1024 * 1024;
+
 /// The upstream's response, head rewritten, body streamed chunk by chunk as it arrives (SSE
 /// events keep their `id:`/`event:`/`retry:` lines: the bytes are not re-encoded).
-fn relay(
+async fn relay(
     proxy: &Proxy,
     upstream: &Upstream,
     user_id: &str,
     response: reqwest::Response,
-) -> Response {
+) -> Result<Response, Failure> {
     let status = response.status();
     let mut headers = HeaderMap::with_capacity(6);
     for (name, value) in response.headers() {
@@ -319,15 +329,25 @@ fn relay(
         // Tell any reverse proxy in front of mcpgate not to buffer the stream either.
         headers.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
     }
+    let whole = !is_sse
+        && response
+            .content_length()
+            .is_some_and(|n| n <= WHOLE_BODY_UP_TO);
     let body = if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
         Body::empty()
+    } else if whole {
+        match tokio::time::timeout(upstream.idle_timeout, response.bytes()).await {
+            Ok(Ok(bytes)) => Body::from(bytes),
+            Ok(Err(e)) => return Err(Failure::Unreachable(e.to_string())),
+            Err(_) => return Err(Failure::Timeout),
+        }
     } else {
         Body::from_stream(idle_limited(response.bytes_stream(), upstream.idle_timeout))
     };
     let mut out = Response::new(body);
     *out.status_mut() = status;
     *out.headers_mut() = headers;
-    out
+    Ok(out)
 }
 
 /// Ends a stream that stays silent longer than `idle` (a hung upstream must not pin a client
