@@ -93,6 +93,69 @@ struct Run {
     samples: Samples,
     elapsed: Duration,
     errors: usize,
+    /// CPU time per thread group (`load`, `mcpgate`, `fixture`) over the measured window.
+    cpu: CpuTimes,
+}
+
+/// CPU time (user + system) of this process's threads, summed by thread name.
+#[derive(Debug, Default, Clone)]
+struct CpuTimes(std::collections::BTreeMap<String, Duration>);
+
+impl CpuTimes {
+    /// From `/proc/self/task/*/stat` (Linux; empty elsewhere). Tick resolution (10 ms), so
+    /// only meaningful over runs of seconds.
+    fn now() -> Self {
+        let mut out = std::collections::BTreeMap::new();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Self(out);
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let (Ok(comm), Ok(stat)) = (
+                std::fs::read_to_string(path.join("comm")),
+                std::fs::read_to_string(path.join("stat")),
+            ) else {
+                continue;
+            };
+            // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            // rest starts at field 3, so field n is index n - 3.
+            let total = ticks(11) + ticks(12);
+            let name = comm.trim().to_owned();
+            *out.entry(name).or_insert(Duration::ZERO) += Duration::from_millis(total * 10);
+        }
+        Self(out)
+    }
+
+    fn since(&self, before: &CpuTimes) -> CpuTimes {
+        let mut out = self.0.clone();
+        for (k, v) in out.iter_mut() {
+            *v = v.saturating_sub(before.0.get(k).copied().unwrap_or_default());
+        }
+        CpuTimes(out)
+    }
+
+    fn per_request(&self, group: &str, requests: usize) -> String {
+        let total: Duration = self
+            .0
+            .iter()
+            .filter(|(k, _)| k.starts_with(group))
+            .map(|(_, v)| *v)
+            .sum();
+        if requests == 0 {
+            return "–".into();
+        }
+        format!("{:.0} µs", total.as_secs_f64() * 1e6 / requests as f64)
+    }
 }
 
 impl Run {
@@ -138,10 +201,13 @@ async fn load(target: &Target, concurrency: usize, duration: Duration) -> anyhow
             (samples, errors)
         }));
     }
+    tokio::time::sleep_until(warm.into()).await;
+    let cpu_before = CpuTimes::now();
     let mut run = Run {
         samples: Samples::default(),
         elapsed: Duration::ZERO,
         errors: 0,
+        cpu: CpuTimes::default(),
     };
     for w in workers {
         let (s, e) = w.await?;
@@ -149,6 +215,7 @@ async fn load(target: &Target, concurrency: usize, duration: Duration) -> anyhow
         run.errors += e;
     }
     run.elapsed = Instant::now().saturating_duration_since(warm);
+    run.cpu = CpuTimes::now().since(&cpu_before);
     Ok(run)
 }
 
@@ -264,9 +331,20 @@ pub fn run(short: bool) -> anyhow::Result<()> {
             "errors",
         ],
     );
+    let mut cpu_rows = Vec::new();
     for concurrency in [1usize, 16, 64] {
         let mut d = client_rt.block_on(load(&direct, concurrency, duration))?;
         let mut t = client_rt.block_on(load(&through, concurrency, duration))?;
+        for (target, run) in [("direct", &d), ("through", &t)] {
+            let n = run.samples.len();
+            cpu_rows.push([
+                concurrency.to_string(),
+                target.to_owned(),
+                run.cpu.per_request("load", n),
+                run.cpu.per_request("mcpgate", n),
+                run.cpu.per_request("fixture", n),
+            ]);
+        }
         let (d50, t50) = (d.samples.percentile(50.0), t.samples.percentile(50.0));
         table.row(&[
             concurrency.to_string(),
@@ -280,6 +358,20 @@ pub fn run(short: bool) -> anyhow::Result<()> {
             stats::ratio(t.rps(), d.rps()),
             format!("{}/{}", d.errors, t.errors),
         ]);
+    }
+
+    let table = Table::new(
+        "where the time goes: CPU per request by component (from /proc thread times)",
+        &[
+            "concurrency",
+            "target",
+            "load generator",
+            "mcpgate",
+            "fixture upstream",
+        ],
+    );
+    for row in cpu_rows {
+        table.row(&row);
     }
 
     let iterations = if short { 20 } else { 200 };
