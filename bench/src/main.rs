@@ -20,24 +20,32 @@ enum Scenario {
     Crypto,
     /// Sign-in throughput and an unrelated request during a sign-in flood (real binary).
     Login,
+    /// The MCP proxy: tools/call direct vs through mcpgate at concurrency 1/16/64; SSE first
+    /// event.
+    Proxy,
     /// Storage units of work on SQLite and PostgreSQL: point read and small write.
     Storage,
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     match cli.scenario {
-        Scenario::Crypto => scenarios::crypto::run(&runtime, cli.short),
+        Scenario::Crypto => scenarios::crypto::run(&runtime()?, cli.short),
         Scenario::Login => {
             stats::print_machine("login", cli.short);
-            runtime.block_on(scenarios::login::run(cli.short))
+            runtime()?.block_on(scenarios::login::run(cli.short))
         }
+        // Builds its own runtimes (one per side, so their threads can be measured apart).
+        Scenario::Proxy => scenarios::proxy::run(cli.short),
         Scenario::Storage => {
             stats::print_machine("storage", cli.short);
-            runtime.block_on(scenarios::storage::run(cli.short))
+            runtime()?.block_on(scenarios::storage::run(cli.short))
         }
     }
 }

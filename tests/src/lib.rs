@@ -1,9 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+pub mod fixtures;
+
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use mcpgate_core::SecretString;
-use mcpgate_server::Config;
+use mcpgate_server::{AppState, Config};
 use mcpgate_storage::testing::{TempDir, TempPostgres, temp_sqlite};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -73,13 +76,23 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start(mut config: Config) -> anyhow::Result<Self> {
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        Self::start_with(config, |state| state).await
+    }
+
+    /// Like [`TestServer::start`], with the application state adjusted first (an injected
+    /// authenticator, say). `public_url` is the server's own loopback address.
+    pub async fn start_with(
+        mut config: Config,
+        customize: impl FnOnce(AppState) -> AppState,
+    ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         config.listen = addr;
         config.public_url = format!("http://{addr}");
+        let state = customize(AppState::new(config).await?);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(mcpgate_server::serve::serve(config, listener, async {
+        let task = tokio::spawn(mcpgate_server::serve::serve_app(state, listener, async {
             let _ = stopped.await;
         }));
         let server = Self {
@@ -104,6 +117,11 @@ impl TestServer {
         anyhow::bail!("mcpgate did not become healthy")
     }
 
+    /// Serves with [`TestTokens`] as the authenticator.
+    pub async fn start_with_tokens(config: Config, tokens: TestTokens) -> anyhow::Result<Self> {
+        Self::start_with(config, |state| state.with_authenticator(Arc::new(tokens))).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -114,5 +132,47 @@ impl TestServer {
             let _ = stop.send(());
         }
         (&mut self.task).await?
+    }
+}
+
+/// An authenticator for tests: fixed tokens, each naming a user, valid for every resource
+/// (the principal carries the resource it was presented at).
+#[derive(Debug, Clone, Default)]
+pub struct TestTokens(std::collections::HashMap<String, String>);
+
+impl TestTokens {
+    /// `(token, user id)` pairs.
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(t, u)| (t.to_owned(), u.to_owned()))
+                .collect(),
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl mcpgate_server::auth::Authenticator for TestTokens {
+    async fn authenticate(
+        &self,
+        token: &str,
+        resource: &str,
+    ) -> Result<mcpgate_core::Principal, mcpgate_server::auth::AuthError> {
+        match self.0.get(token) {
+            Some(user) => Ok(mcpgate_core::Principal {
+                user_id: user.clone(),
+                client_id: "test-client".into(),
+                scopes: vec!["mcp".into()],
+                resource: resource.to_owned(),
+            }),
+            None => Err(mcpgate_server::auth::AuthError::InvalidToken(
+                "not a test token".into(),
+            )),
+        }
+    }
+
+    fn challenge_scope(&self, _resource: &str) -> Option<String> {
+        Some("mcp".into())
     }
 }

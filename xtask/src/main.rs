@@ -3,6 +3,7 @@
 mod bench;
 mod deps;
 mod dev;
+mod mcp_software;
 mod test;
 mod util;
 

@@ -68,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 
     ensure_nextest()?;
+    crate::mcp_software::ensure()?;
     let mut nextest = cargo();
     nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     nextest.args(&args.nextest);

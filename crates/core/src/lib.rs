@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+pub mod principal;
 pub mod provider;
 pub mod secret;
 
+pub use principal::Principal;
 pub use provider::{
     AuthorizationRequest, Capabilities, FieldError, IdentityProvider, ProviderDescriptor,
     ProviderError, ProviderSettings, RefreshBehaviour, TokenBodyFormat, TokenSet, UserContext,

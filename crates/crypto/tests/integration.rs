@@ -93,9 +93,13 @@ mod load {
 
         assert_eq!(matched, 32);
         assert_eq!(ticks.max_in_flight, permits, "all permits used, never more");
+        // A hash on the runtime would stall the ticker for at least one whole hash. The bound
+        // is relative to that, measured in the same run, so a loaded CI machine (other tests,
+        // other builds) does not fail it while hashing on the runtime still would.
+        let bound = (one / 2).max(Duration::from_millis(50));
         assert!(
-            ticks.max_gap < Duration::from_millis(50),
-            "the runtime stalled for {:?}",
+            ticks.max_gap < bound,
+            "the runtime stalled for {:?} (bound {bound:?}, one hash {one:?})",
             ticks.max_gap
         );
         Ok(())

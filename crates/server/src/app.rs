@@ -17,9 +17,11 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use zeroize::Zeroizing;
 
 use crate::accounts::Accounts;
+use crate::auth::{Authenticator, RejectAll};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::limits::SignInLimits;
+use crate::proxy::Proxy;
 use crate::{api, routes, web};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -37,6 +39,10 @@ pub struct AppState {
     pub limits: Arc<SignInLimits>,
     /// CSRF tokens already used (each is accepted once), until they would expire anyway.
     pub csrf_used: moka::sync::Cache<[u8; 32], ()>,
+    /// The resource-server check for `/mcp/*`: bearer token → principal.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// Upstreams, the pooled HTTP client and session sealing.
+    pub proxy: Arc<Proxy>,
 }
 
 /// Builds the key ring from the (validated) configuration.
@@ -67,8 +73,10 @@ impl AppState {
                 .collect();
             anyhow::anyhow!("invalid providers: {}", lines.join("; "))
         })?;
+        let secret_box = Arc::new(secret_box(&config)?);
+        let proxy = Proxy::new(&config, secret_box.clone())?;
         Ok(Self {
-            secret_box: Arc::new(secret_box(&config)?),
+            secret_box,
             accounts: Accounts::new(store.clone(), hasher),
             limits: Arc::new(SignInLimits::new(&config.auth.rate_limit)),
             csrf_used: moka::sync::Cache::builder()
@@ -78,7 +86,17 @@ impl AppState {
             config: Arc::new(config),
             store,
             providers: Arc::new(providers),
+            // Until the OAuth authorization server lands, no token is valid in a real run.
+            // There is no setting to turn this off; tests inject their own authenticator.
+            authenticator: Arc::new(RejectAll),
+            proxy: Arc::new(proxy),
         })
+    }
+
+    /// Replaces the resource-server check (the OAuth issue's token validator; tests).
+    pub fn with_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = authenticator;
+        self
     }
 }
 
@@ -128,6 +146,12 @@ pub fn router(state: AppState) -> Router {
             post(api::admin::disable),
         )
         .route("/api/v1/admin/users/{id}/enable", post(api::admin::enable))
+        .route(
+            "/mcp/{name}",
+            post(crate::proxy::handle)
+                .get(crate::proxy::handle)
+                .delete(crate::proxy::handle),
+        )
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)
         .layer(middleware)

@@ -35,6 +35,10 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     /// Identity providers (`[[providers]]`), each compiled in by its Cargo feature.
     pub providers: Vec<ProviderSettings>,
+    /// Settings shared by every proxied upstream.
+    pub proxy: ProxyConfig,
+    /// Upstream MCP servers (`[[upstreams]]`), each served at `/mcp/{name}`.
+    pub upstreams: Vec<UpstreamConfig>,
 }
 
 impl Default for Config {
@@ -49,6 +53,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             bootstrap: BootstrapConfig::default(),
             providers: Vec::new(),
+            proxy: ProxyConfig::default(),
+            upstreams: Vec::new(),
         }
     }
 }
@@ -157,6 +163,70 @@ impl Default for HttpConfig {
     }
 }
 
+/// The MCP proxy: one pooled HTTP client shared by all upstreams.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Browser origins allowed to call `/mcp/*` besides the origin of `public_url`, which is
+    /// always allowed. A request with any other `Origin` gets 403 (DNS-rebinding defence).
+    pub allowed_origins: Vec<String>,
+    /// Opening a TCP connection to an upstream may take this long (then 502).
+    pub connect_timeout_ms: u64,
+    /// Idle pooled upstream connections are closed after this long.
+    pub pool_idle_timeout_secs: u64,
+    /// Idle pooled connections kept per upstream host.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            connect_timeout_ms: 2_000,
+            pool_idle_timeout_secs: 90,
+            pool_max_idle_per_host: 256,
+        }
+    }
+}
+
+/// One upstream MCP server, reached over Streamable HTTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// URL-safe slug (`[a-z0-9-]`, 1–63 characters): the upstream is served at `/mcp/{name}`.
+    pub name: String,
+    /// The upstream's Streamable HTTP endpoint (http or https).
+    pub url: String,
+    /// Longest wait for the upstream's response head (then 504). Streams may run longer.
+    #[serde(default = "default_upstream_response_timeout_ms")]
+    pub response_timeout_ms: u64,
+    /// Longest silence inside a streamed response before mcpgate ends it. MCP servers send
+    /// SSE keep-alives well within this on long-lived GET streams.
+    #[serde(default = "default_upstream_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// How mcpgate authenticates to the upstream. Only `none` exists so far; static secrets,
+    /// the user's provider token and client credentials come with the credentials issue.
+    #[serde(default)]
+    pub credentials: UpstreamCredentials,
+}
+
+fn default_upstream_response_timeout_ms() -> u64 {
+    25_000
+}
+
+fn default_upstream_idle_timeout_secs() -> u64 {
+    300
+}
+
+/// Credentials mcpgate presents to an upstream (never the client's own token).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum UpstreamCredentials {
+    /// The upstream needs no credentials.
+    #[default]
+    None,
+}
+
 /// One problem in the configuration, with its key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -253,6 +323,7 @@ impl Config {
         }
         self.auth.validate(&mut errors);
         self.bootstrap.validate(&mut errors);
+        self.validate_proxy(&mut errors);
         if let Err(provider_errors) = mcpgate_providers::Registry::build(&self.providers) {
             errors.extend(
                 provider_errors
@@ -264,6 +335,62 @@ impl Config {
             Ok(())
         } else {
             Err(errors)
+        }
+    }
+
+    fn validate_proxy(&self, errors: &mut Vec<ConfigError>) {
+        for (i, origin) in self.proxy.allowed_origins.iter().enumerate() {
+            if crate::proxy::origin::normalize(origin).is_none() {
+                errors.push(ConfigError::new(
+                    format!("proxy.allowed_origins[{i}]"),
+                    "must be an origin: scheme://host[:port], no path",
+                ));
+            }
+        }
+        if self.proxy.connect_timeout_ms == 0 {
+            errors.push(ConfigError::new(
+                "proxy.connect_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, upstream) in self.upstreams.iter().enumerate() {
+            let path = |key: &str| format!("upstreams[{i}].{key}");
+            let slug_ok = !upstream.name.is_empty()
+                && upstream.name.len() <= 63
+                && upstream
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !upstream.name.starts_with('-');
+            if !slug_ok {
+                errors.push(ConfigError::new(
+                    path("name"),
+                    "must be a slug of 1 to 63 characters a-z, 0-9 and '-', not starting with '-'",
+                ));
+            } else if !seen.insert(upstream.name.as_str()) {
+                errors.push(ConfigError::new(
+                    path("name"),
+                    format!("{:?} is used by an earlier upstream", upstream.name),
+                ));
+            }
+            match Url::parse(&upstream.url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+                Ok(_) => errors.push(ConfigError::new(path("url"), "must be an http(s) URL")),
+                Err(e) => errors.push(ConfigError::new(path("url"), format!("not a URL: {e}"))),
+            }
+            if upstream.response_timeout_ms == 0 {
+                errors.push(ConfigError::new(
+                    path("response_timeout_ms"),
+                    "must be at least 1",
+                ));
+            }
+            if upstream.idle_timeout_secs == 0 {
+                errors.push(ConfigError::new(
+                    path("idle_timeout_secs"),
+                    "must be at least 1",
+                ));
+            }
         }
     }
 
@@ -484,6 +611,64 @@ mod tests {
     }
 
     #[test]
+    fn upstream_mistakes_are_reported_with_their_paths() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "mcpgate.toml",
+                &format!(
+                    r#"
+                    [encryption]
+                    active_key = "k1"
+                    keys = {{ k1 = "{KEY}" }}
+                    [proxy]
+                    allowed_origins = ["https://ok.example.com", "https://x.example.com/path"]
+                    [[upstreams]]
+                    name = "Bad Name"
+                    url = "ftp://x"
+                    [[upstreams]]
+                    name = "dup"
+                    url = "http://127.0.0.1:1/mcp"
+                    [[upstreams]]
+                    name = "dup"
+                    url = "http://127.0.0.1:2/mcp"
+                    response_timeout_ms = 0
+                    "#
+                ),
+            )?;
+            let errors = Config::load(Some(Path::new("mcpgate.toml")))
+                .err()
+                .unwrap_or_default();
+            assert_eq!(
+                paths(errors),
+                [
+                    "proxy.allowed_origins[1]",
+                    "upstreams[0].name",
+                    "upstreams[0].url",
+                    "upstreams[2].name",
+                    "upstreams[2].response_timeout_ms"
+                ]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_upstream_keys_are_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "mcpgate.toml",
+                "[[upstreams]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\ntimeout = 3\n",
+            )?;
+            let errors = Config::load(Some(Path::new("mcpgate.toml")))
+                .err()
+                .unwrap_or_default();
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].path, "upstreams.0.timeout");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_example_config_loads() {
         let example = include_str!("../../../mcpgate.example.toml");
         Jail::expect_with(|jail| {
@@ -495,6 +680,9 @@ mod tests {
             let config =
                 Config::load(Some(Path::new("mcpgate.toml"))).map_err(|e| format!("{e:?}"))?;
             assert_eq!(config.providers.len(), 2);
+            assert_eq!(config.upstreams.len(), 1);
+            assert_eq!(config.upstreams[0].name, "everything");
+            assert_eq!(config.proxy.allowed_origins, ["https://app.example.com"]);
             Ok(())
         });
     }

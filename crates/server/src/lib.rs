@@ -3,10 +3,12 @@
 pub mod accounts;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod limits;
+pub mod proxy;
 pub mod routes;
 pub mod serve;
 pub mod telemetry;

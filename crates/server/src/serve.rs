@@ -17,10 +17,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let migrate = config.database.migrate_on_start;
     let state = AppState::new(config).await?;
-    if migrate {
+    serve_app(state, listener, shutdown).await
+}
+
+/// Serves a prepared [`AppState`] (the test harness injects its authenticator this way).
+pub async fn serve_app(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
+    if state.config.database.migrate_on_start {
         let applied = state.store.migrate().await?;
         tracing::info!(applied, "database migrations up to date");
     }
@@ -46,6 +54,13 @@ pub async fn serve(
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.config.public_url, "mcpgate listening");
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // No Nagle: SSE events and small JSON answers go out when written, not after the peer's
+    // delayed ACK (up to 40 ms on Linux).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

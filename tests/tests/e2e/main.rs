@@ -8,3 +8,5 @@
 
 mod accounts;
 mod health;
+mod proxy;
+mod proxy_clients;

@@ -1,0 +1,148 @@
+//! Software nobody here wrote, through mcpgate: the Python `mcp` SDK as the client (both
+//! protocol eras) and `@modelcontextprotocol/server-everything` as an upstream. Each is
+//! compared with the same run straight to the upstream.
+
+use mcpgate_tests::fixtures::{ServerEverything, python, python_client};
+use mcpgate_tests::{TestDb, TestServer, TestTokens, test_config};
+use serde_json::{Value, json};
+
+use crate::proxy::{ALICE, Rig, initialize, messages, read, upstream_config};
+
+async fn python_same_as_direct(mode: &str, test: &str) -> anyhow::Result<()> {
+    let Some(python) = python(test)? else {
+        return Ok(());
+    };
+    let rig = Rig::start().await?;
+    let args = json!({"text": "hello from python"});
+    let mut direct = python_client(&python, &rig.upstream.url, mode, None, "echo", &args).await?;
+    let mut through =
+        python_client(&python, &rig.through(), mode, Some(ALICE), "echo", &args).await?;
+    // The SDK opens the GET stream and posts `initialized` concurrently: order is not part of
+    // the comparison, the set of exchanges is.
+    for report in [&mut direct, &mut through] {
+        if let Some(wire) = report["wire"].as_array_mut() {
+            wire.sort_by_key(|w| w.to_string());
+        }
+    }
+    assert_eq!(direct["tools"], json!(["echo", "headers", "slow"]));
+    assert_eq!(direct["echo"], json!(["hello from python"]));
+    assert_eq!(direct["is_error"], false);
+    // Same results and the same exchange on the wire (methods, statuses, versions, sessions).
+    assert_eq!(through, direct);
+    if mode == "legacy" {
+        let methods: Vec<&str> = direct["wire"]
+            .as_array()
+            .map(|w| w.iter().filter_map(|x| x["method"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            methods.contains(&"GET") && methods.contains(&"DELETE"),
+            "{methods:?}"
+        );
+    }
+    rig.gateway.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tp10_python_mcp_client_legacy_mode_through_the_gateway() -> anyhow::Result<()> {
+    python_same_as_direct("legacy", "tp10_python_mcp_client_legacy_mode").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tp10_python_mcp_client_2026_mode_through_the_gateway() -> anyhow::Result<()> {
+    python_same_as_direct("2026-07-28", "tp10_python_mcp_client_2026_mode").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_everything_through_the_gateway_answers_as_direct() -> anyhow::Result<()> {
+    let test = "server_everything_through_the_gateway_answers_as_direct";
+    let Some(everything) = ServerEverything::start(test).await? else {
+        return Ok(());
+    };
+    let db = TestDb::sqlite()?;
+    let mut config = test_config(db.url());
+    config
+        .upstreams
+        .push(upstream_config("everything", &everything.url));
+    let gateway =
+        TestServer::start_with_tokens(config, TestTokens::new([(ALICE, "alice")])).await?;
+    let through = gateway.url("/mcp/everything");
+    let http = reqwest::Client::new();
+
+    // A 2025 session, raw: initialize, initialized, tools/list, echo, DELETE.
+    async fn session(
+        http: &reqwest::Client,
+        url: &str,
+        token: Option<&str>,
+    ) -> anyhow::Result<Vec<Value>> {
+        let post = |body: Value, sid: Option<&str>| {
+            let mut r = http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(body.to_string());
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            if let Some(s) = sid {
+                r = r
+                    .header("mcp-session-id", s)
+                    .header("mcp-protocol-version", "2025-11-25");
+            }
+            r.send()
+        };
+        let init = post(initialize(1), None).await?;
+        let sid = init
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no session id"))?;
+        let (_, ct, body) = read(init).await?;
+        let mut out = messages(&ct, &body);
+        let done = post(
+            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            Some(&sid),
+        )
+        .await?;
+        out.push(json!({"status": done.status().as_u16()}));
+        let (_, ct, body) = read(
+            post(
+                json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
+                Some(&sid),
+            )
+            .await?,
+        )
+        .await?;
+        out.extend(messages(&ct, &body));
+        let (_, ct, body) = read(
+            post(
+                json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}),
+                Some(&sid),
+            )
+            .await?,
+        )
+        .await?;
+        out.extend(messages(&ct, &body));
+        let mut delete = http
+            .delete(url)
+            .header("mcp-session-id", &sid)
+            .header("mcp-protocol-version", "2025-11-25");
+        if let Some(t) = token {
+            delete = delete.bearer_auth(t);
+        }
+        out.push(json!({"delete": delete.send().await?.status().as_u16()}));
+        Ok(out)
+    }
+
+    let direct = session(&http, &everything.url, None).await?;
+    let via = session(&http, &through, Some(ALICE)).await?;
+    assert!(direct.len() >= 5, "{direct:?}");
+    assert!(
+        direct
+            .iter()
+            .any(|m| m["result"]["content"][0]["text"].as_str() == Some("Echo: hi")),
+        "{direct:?}"
+    );
+    assert_eq!(via, direct);
+    gateway.stop().await
+}
