@@ -17,12 +17,13 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use zeroize::Zeroizing;
 
 use crate::accounts::Accounts;
-use crate::auth::{Authenticator, RejectAll};
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::limits::SignInLimits;
+use crate::oauth::validate::TokenValidator;
 use crate::proxy::Proxy;
-use crate::{api, routes, web};
+use crate::{api, oauth, routes, web};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -39,8 +40,11 @@ pub struct AppState {
     pub limits: Arc<SignInLimits>,
     /// CSRF tokens already used (each is accepted once), until they would expire anyway.
     pub csrf_used: moka::sync::Cache<[u8; 32], ()>,
-    /// The resource-server check for `/mcp/*`: bearer token → principal.
+    /// The resource-server check for `/mcp/*`: bearer token → principal. In a real run this
+    /// is `tokens`; tests may inject their own.
     pub authenticator: Arc<dyn Authenticator>,
+    /// mcpgate's own access tokens: the cached check, and invalidation on revocation.
+    pub tokens: Arc<TokenValidator>,
     /// Upstreams, the pooled HTTP client and session sealing.
     pub proxy: Arc<Proxy>,
 }
@@ -64,7 +68,12 @@ pub fn secret_box(config: &Config) -> anyhow::Result<SecretBox> {
 impl AppState {
     /// Connects the store (lazily) and builds the provider registry from a validated config.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
+        crate::tls::ensure_provider();
         let store = Store::connect(&config.database.store_options()).await?;
+        let tokens = Arc::new(TokenValidator::new(
+            store.clone(),
+            std::time::Duration::from_secs(config.oauth.token_cache_ttl_secs),
+        ));
         let hasher = Arc::new(PasswordHasher::new(&config.auth.hashing)?);
         let providers = Registry::build(&config.providers).map_err(|errors| {
             let lines: Vec<String> = errors
@@ -86,9 +95,8 @@ impl AppState {
             config: Arc::new(config),
             store,
             providers: Arc::new(providers),
-            // Until the OAuth authorization server lands, no token is valid in a real run.
-            // There is no setting to turn this off; tests inject their own authenticator.
-            authenticator: Arc::new(RejectAll),
+            authenticator: tokens.clone(),
+            tokens,
             proxy: Arc::new(proxy),
         })
     }
@@ -130,6 +138,30 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata::authorization_server_metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(oauth::metadata::authorization_server_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(oauth::metadata::root_protected_resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp/{name}",
+            get(oauth::metadata::protected_resource_metadata),
+        )
+        .route("/oauth/register", post(oauth::clients::register))
+        .route(
+            "/oauth/authorize",
+            get(oauth::authorize::start).post(oauth::authorize::decide),
+        )
+        .route("/oauth/token", post(oauth::token::token))
+        .route("/oauth/revoke", post(oauth::revoke::revoke))
+        .route("/oauth/introspect", post(oauth::revoke::introspect))
         .route("/", get(web::login::home))
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))

@@ -18,6 +18,10 @@ pub enum AuthError {
     /// Unknown, expired, revoked, malformed, or issued for another resource (RFC 8707).
     #[error("invalid token: {0}")]
     InvalidToken(String),
+    /// The token could not be checked (database unavailable): 503, not 401, so clients retry
+    /// instead of discarding a good token.
+    #[error("the token could not be checked: {0}")]
+    Unavailable(String),
 }
 
 /// Turns a bearer token presented at `resource` into the principal it was issued to.
@@ -106,6 +110,7 @@ pub async fn authenticate(
                     Some("the access token is invalid or expired".into()),
                 )
             }
+            AuthError::Unavailable(detail) => ApiError::Unavailable(detail),
         })
 }
 

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 mod auth;
+mod oauth;
 pub use auth::{AuthConfig, BootstrapConfig, RateLimitConfig};
+pub use oauth::{ClientMetadataConfig, ConfiguredClient, OAuthConfig};
 
 /// The environment variable prefix; `MCPGATE_DATABASE__URL` sets `database.url`.
 pub const ENV_PREFIX: &str = "MCPGATE_";
@@ -33,6 +35,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The first administrator account.
     pub bootstrap: BootstrapConfig,
+    /// The OAuth 2.1 authorization server MCP clients use.
+    pub oauth: OAuthConfig,
     /// Identity providers (`[[providers]]`), each compiled in by its Cargo feature.
     pub providers: Vec<ProviderSettings>,
     /// Settings shared by every proxied upstream.
@@ -52,6 +56,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
             bootstrap: BootstrapConfig::default(),
+            oauth: OAuthConfig::default(),
             providers: Vec::new(),
             proxy: ProxyConfig::default(),
             upstreams: Vec::new(),
@@ -323,6 +328,7 @@ impl Config {
         }
         self.auth.validate(&mut errors);
         self.bootstrap.validate(&mut errors);
+        self.oauth.validate(&mut errors);
         self.validate_proxy(&mut errors);
         if let Err(provider_errors) = mcpgate_providers::Registry::build(&self.providers) {
             errors.extend(

@@ -72,6 +72,10 @@ pub enum ApiError {
         code: i64,
         message: String,
     },
+    /// An OAuth error that also challenges for client credentials (RFC 6749 §5.2:
+    /// `invalid_client` after HTTP Basic gets 401 with `WWW-Authenticate`).
+    #[error("{0}")]
+    OAuthWithChallenge(Box<ApiError>, &'static str),
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error("forbidden: {0}")]
@@ -165,6 +169,14 @@ impl IntoResponse for ApiError {
                 })),
             )
                 .into_response(),
+            ApiError::OAuthWithChallenge(inner, challenge) => {
+                let mut response = inner.into_response();
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+                response
+            }
             ApiError::BadRequest(d) => plain(StatusCode::BAD_REQUEST, "invalid_request", &d),
             ApiError::Forbidden(d) => plain(StatusCode::FORBIDDEN, "forbidden", &d),
             ApiError::NotFound(d) => plain(StatusCode::NOT_FOUND, "not_found", &d),

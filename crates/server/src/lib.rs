@@ -8,10 +8,12 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod limits;
+pub mod oauth;
 pub mod proxy;
 pub mod routes;
 pub mod serve;
 pub mod telemetry;
+pub mod tls;
 pub mod web;
 
 pub use app::{AppState, router};

@@ -282,6 +282,29 @@ impl Store {
         })
     }
 
+    /// The family of a refresh token (spent or not), for revocation requests.
+    pub async fn find_refresh_family(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<FamilyRecord>, StorageError> {
+        with_conn!(self, |conn| {
+            Ok(rt::table
+                .inner_join(tf::table)
+                .filter(rt::token_hash.eq(token_hash))
+                .select((
+                    tf::id,
+                    tf::user_id,
+                    tf::client_id,
+                    tf::resource,
+                    tf::scopes,
+                    tf::expires_at,
+                ))
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
     /// Revokes a family and with it every access token it issued.
     pub async fn revoke_token_family(&self, family_id: &str) -> Result<(), StorageError> {
         let now = now_ms();

@@ -8,5 +8,6 @@
 
 mod accounts;
 mod health;
+mod oauth;
 mod proxy;
 mod proxy_clients;

@@ -91,5 +91,7 @@ pub async fn change_password(
             Some(caller.token_hash.as_bytes()),
         )
         .await?;
+    // Every OAuth token of the user stops now on this replica, not at the cache's TTL.
+    state.tokens.invalidate_user(&caller.user.id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -128,7 +128,10 @@ impl OAuthConfig {
             if let Some(secret) = &client.client_secret
                 && secret.len() < 16
             {
-                errors.push(ConfigError::new(at("client_secret"), "must be at least 16 characters"));
+                errors.push(ConfigError::new(
+                    at("client_secret"),
+                    "must be at least 16 characters",
+                ));
             }
         }
     }

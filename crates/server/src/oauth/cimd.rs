@@ -106,19 +106,28 @@ pub fn check_url(client_id: &str, config: &ClientMetadataConfig) -> Result<Url, 
         return Err(CimdError::BadUrl("must be an https URL".into()));
     }
     if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(CimdError::BadUrl("no fragment or credentials allowed".into()));
+        return Err(CimdError::BadUrl(
+            "no fragment or credentials allowed".into(),
+        ));
     }
     if url.path() == "/" || url.path().is_empty() {
         return Err(CimdError::BadUrl("must have a path".into()));
     }
-    if url.path().split('/').any(|seg| seg == "." || seg == "..") {
+    // Checked on the string as sent: parsing would normalise the segments away.
+    let raw_path = client_id
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split(['?', '#']).next().unwrap_or(""));
+    if raw_path.split('/').any(|seg| seg == "." || seg == "..") {
         return Err(CimdError::BadUrl("no dot segments allowed".into()));
     }
     Ok(url)
 }
 
 /// Fetches and validates the document behind `client_id`.
-pub async fn fetch(client_id: &str, config: &ClientMetadataConfig) -> Result<ClientDocument, CimdError> {
+pub async fn fetch(
+    client_id: &str,
+    config: &ClientMetadataConfig,
+) -> Result<ClientDocument, CimdError> {
     let url = check_url(client_id, config)?;
     let host = url
         .host_str()
@@ -128,11 +137,12 @@ pub async fn fetch(client_id: &str, config: &ClientMetadataConfig) -> Result<Cli
     let port = url.port_or_known_default().unwrap_or(443);
     let timeout = Duration::from_millis(config.timeout_ms);
 
-    let addrs: Vec<SocketAddr> = tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port)))
-        .await
-        .map_err(|_| CimdError::Fetch("resolving the host timed out".into()))?
-        .map_err(|e| CimdError::Fetch(format!("cannot resolve the host: {e}")))?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port)))
+            .await
+            .map_err(|_| CimdError::Fetch("resolving the host timed out".into()))?
+            .map_err(|e| CimdError::Fetch(format!("cannot resolve the host: {e}")))?
+            .collect();
     let allowed = |ip: IpAddr| is_public(ip) || (config.allow_loopback_http && ip.is_loopback());
     let Some(addr) = addrs.first().copied() else {
         return Err(CimdError::Fetch("the host has no address".into()));
@@ -190,23 +200,33 @@ fn cache_lifetime(headers: &reqwest::header::HeaderMap, config: &ClientMetadataC
         .flat_map(|v| v.split(','))
         .map(|d| d.trim().to_ascii_lowercase())
         .collect::<Vec<_>>();
-    let secs = if directives.iter().any(|d| d == "no-store" || d == "no-cache") {
+    let secs = if directives
+        .iter()
+        .any(|d| d == "no-store" || d == "no-cache")
+    {
         config.min_cache_secs
     } else {
         directives
             .iter()
-            .find_map(|d| d.strip_prefix("max-age=").and_then(|v| v.parse::<u64>().ok()))
+            .find_map(|d| {
+                d.strip_prefix("max-age=")
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
             .unwrap_or(config.min_cache_secs)
     };
     Duration::from_secs(secs.clamp(config.min_cache_secs, config.max_cache_secs))
 }
 
 /// Validates a fetched document against the URL it came from.
-pub fn parse(client_id: &str, body: &[u8], cache_for: Duration) -> Result<ClientDocument, CimdError> {
+pub fn parse(
+    client_id: &str,
+    body: &[u8],
+    cache_for: Duration,
+) -> Result<ClientDocument, CimdError> {
     let raw: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| CimdError::Invalid(format!("not JSON: {e}")))?;
-    let doc: Document = serde_json::from_value(raw.clone())
-        .map_err(|e| CimdError::Invalid(e.to_string()))?;
+    let doc: Document =
+        serde_json::from_value(raw.clone()).map_err(|e| CimdError::Invalid(e.to_string()))?;
     if doc.client_id != client_id {
         return Err(CimdError::Invalid(
             "its client_id does not equal the URL it was fetched from".into(),
@@ -251,8 +271,18 @@ mod tests {
     #[test]
     fn ssrf_ranges_are_refused() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fc00::1", "fe80::1", "::ffff:127.0.0.1", "224.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
@@ -265,9 +295,15 @@ mod tests {
     fn url_shape() {
         let c = config();
         assert!(check_url("https://app.example.com/client.json", &c).is_ok());
-        assert!(check_url("https://app.example.com/", &c).is_err(), "needs a path");
+        assert!(
+            check_url("https://app.example.com/", &c).is_err(),
+            "needs a path"
+        );
         assert!(check_url("http://app.example.com/c.json", &c).is_err());
-        assert!(check_url("http://127.0.0.1/c.json", &c).is_err(), "loopback http only when allowed");
+        assert!(
+            check_url("http://127.0.0.1/c.json", &c).is_err(),
+            "loopback http only when allowed"
+        );
         let dev = ClientMetadataConfig {
             allow_loopback_http: true,
             ..config()
@@ -285,7 +321,10 @@ mod tests {
         let doc = parse(id, ok, Duration::from_secs(60)).unwrap();
         assert_eq!(doc.client_name, "App");
         let other_id = br#"{"client_id":"https://evil.example/client.json","client_name":"App","redirect_uris":["http://127.0.0.1/cb"]}"#;
-        assert!(matches!(parse(id, other_id, Duration::ZERO), Err(CimdError::Invalid(_))));
+        assert!(matches!(
+            parse(id, other_id, Duration::ZERO),
+            Err(CimdError::Invalid(_))
+        ));
         let no_name = br#"{"client_id":"https://app.example.com/client.json","redirect_uris":["http://127.0.0.1/cb"]}"#;
         assert!(parse(id, no_name, Duration::ZERO).is_err());
         let bad_redirect = br#"{"client_id":"https://app.example.com/client.json","client_name":"A","redirect_uris":["http://evil.example/cb"]}"#;
@@ -300,8 +339,14 @@ mod tests {
         h.insert("cache-control", "public, max-age=600".parse().unwrap());
         assert_eq!(cache_lifetime(&h, &c), Duration::from_secs(600));
         h.insert("cache-control", "max-age=999999999".parse().unwrap());
-        assert_eq!(cache_lifetime(&h, &c), Duration::from_secs(c.max_cache_secs));
+        assert_eq!(
+            cache_lifetime(&h, &c),
+            Duration::from_secs(c.max_cache_secs)
+        );
         h.insert("cache-control", "no-store".parse().unwrap());
-        assert_eq!(cache_lifetime(&h, &c), Duration::from_secs(c.min_cache_secs));
+        assert_eq!(
+            cache_lifetime(&h, &c),
+            Duration::from_secs(c.min_cache_secs)
+        );
     }
 }

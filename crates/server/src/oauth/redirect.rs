@@ -29,7 +29,9 @@ pub fn check_registrable(uri: &str) -> Result<Url, String> {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
         "http" => Err("http is allowed only for loopback addresses (use https)".into()),
-        other => Err(format!("scheme {other:?} is not allowed (https or loopback http)")),
+        other => Err(format!(
+            "scheme {other:?} is not allowed (https or loopback http)"
+        )),
     }
 }
 
@@ -45,13 +47,16 @@ pub fn matches(requested: &str, registered: &[String]) -> bool {
     if !is_loopback(&req) || req.scheme() != "http" {
         return false;
     }
-    registered.iter().filter_map(|r| Url::parse(r).ok()).any(|reg| {
-        is_loopback(&reg)
-            && reg.scheme() == req.scheme()
-            && reg.host() == req.host()
-            && reg.path() == req.path()
-            && reg.query() == req.query()
-    })
+    registered
+        .iter()
+        .filter_map(|r| Url::parse(r).ok())
+        .any(|reg| {
+            is_loopback(&reg)
+                && reg.scheme() == req.scheme()
+                && reg.host() == req.host()
+                && reg.path() == req.path()
+                && reg.query() == req.query()
+        })
 }
 
 /// True when every registered redirect is a loopback address: the consent page warns that
@@ -84,10 +89,19 @@ mod tests {
         assert!(matches("https://app.example.com/cb", &reg));
         assert!(matches("http://127.0.0.1:53117/callback", &reg));
         assert!(matches("http://127.0.0.1/callback", &reg));
-        assert!(!matches("https://app.example.com/cb/", &reg), "exact, no prefix");
-        assert!(!matches("https://app.example.com:8443/cb", &reg), "port counts off loopback");
+        assert!(
+            !matches("https://app.example.com/cb/", &reg),
+            "exact, no prefix"
+        );
+        assert!(
+            !matches("https://app.example.com:8443/cb", &reg),
+            "port counts off loopback"
+        );
         assert!(!matches("http://127.0.0.1:5000/other", &reg));
-        assert!(!matches("http://localhost:5000/callback", &reg), "host must match too");
+        assert!(
+            !matches("http://localhost:5000/callback", &reg),
+            "host must match too"
+        );
         assert!(!matches("https://evil.example/cb", &reg));
     }
 
@@ -105,8 +119,14 @@ mod tests {
 
     #[test]
     fn loopback_only_warning() {
-        assert!(all_loopback(&["http://127.0.0.1/cb".into(), "http://localhost/cb".into()]));
-        assert!(!all_loopback(&["http://127.0.0.1/cb".into(), "https://a.example/cb".into()]));
+        assert!(all_loopback(&[
+            "http://127.0.0.1/cb".into(),
+            "http://localhost/cb".into()
+        ]));
+        assert!(!all_loopback(&[
+            "http://127.0.0.1/cb".into(),
+            "https://a.example/cb".into()
+        ]));
         assert!(!all_loopback(&[]));
     }
 }

@@ -21,7 +21,11 @@ pub fn grantable(requested: Option<&str>) -> Option<String> {
         return Some(MCP.to_owned());
     }
     let asked: Vec<&str> = requested.split_ascii_whitespace().collect();
-    let kept: Vec<&str> = SUPPORTED.iter().copied().filter(|s| asked.contains(s)).collect();
+    let kept: Vec<&str> = SUPPORTED
+        .iter()
+        .copied()
+        .filter(|s| asked.contains(s))
+        .collect();
     (!kept.is_empty()).then(|| kept.join(" "))
 }
 
@@ -61,8 +65,14 @@ mod tests {
     fn grants_known_scopes_and_defaults_to_mcp() {
         assert_eq!(grantable(None).as_deref(), Some("mcp"));
         assert_eq!(grantable(Some("  ")).as_deref(), Some("mcp"));
-        assert_eq!(grantable(Some("mcp:read offline_access")).as_deref(), Some("mcp:read"));
-        assert_eq!(grantable(Some("mcp:read mcp")).as_deref(), Some("mcp mcp:read"));
+        assert_eq!(
+            grantable(Some("mcp:read offline_access")).as_deref(),
+            Some("mcp:read")
+        );
+        assert_eq!(
+            grantable(Some("mcp:read mcp")).as_deref(),
+            Some("mcp mcp:read")
+        );
         assert_eq!(grantable(Some("admin")), None);
     }
 

@@ -115,6 +115,28 @@ pub async fn handle(
         .map(Message::error_id)
         .unwrap_or(Value::Null);
 
+    // Scope: reading needs `mcp:read`, acting (tools/call, …) needs `mcp`. The challenge names
+    // every scope still needed (MCP 2026-07-28: one challenge with all of them).
+    let needed = crate::oauth::scopes::needed_for(
+        message
+            .as_ref()
+            .and_then(|m| m.method.as_deref())
+            .unwrap_or("ping"),
+    );
+    if !crate::oauth::scopes::satisfies(&principal.scopes.join(" "), needed) {
+        let path = parts.uri.path();
+        return ApiError::Challenge {
+            status: StatusCode::FORBIDDEN,
+            challenge: crate::error::Challenge {
+                error: Some("insufficient_scope"),
+                description: Some(format!("this request needs the {needed} scope")),
+                scope: Some(needed.to_owned()),
+                resource_metadata: Some(auth::resource_metadata_url(&proxy.issuer, path)),
+            },
+        }
+        .into_response();
+    }
+
     let stateless = match check_headers(&parts.headers, message.as_ref()) {
         Ok(stateless) => stateless,
         Err(detail) => {

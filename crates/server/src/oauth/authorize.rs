@@ -1,0 +1,400 @@
+//! `GET /oauth/authorize` and the consent decision (`POST /oauth/authorize`).
+//!
+//! Until the client and its redirect URI are verified, errors are shown to the person and
+//! never redirected (RFC 6749 §4.1.2.1: no open redirector). After that, errors go back to the
+//! client with `state` and `iss` (RFC 9207). A new client always asks for consent; approval
+//! is remembered per user and client.
+
+use axum::Form;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use mcpgate_crypto::TokenKind;
+use mcpgate_storage::{AuthorizationCode, User, now_ms};
+use serde::Deserialize;
+use url::Url;
+
+use super::clients::{self, Client, ClientError};
+use super::params::Params;
+use super::{redirect, scopes};
+use crate::app::AppState;
+use crate::web::{csrf, pages, session};
+
+/// A validated authorization request.
+struct Request {
+    client: Client,
+    redirect_uri: String,
+    state: Option<String>,
+    code_challenge: String,
+    resource: String,
+    scopes: String,
+}
+
+/// Where an error goes: shown (the client or redirect is not trusted) or sent back.
+enum Refusal {
+    Show(StatusCode, String),
+    Redirect(Response),
+}
+
+fn show(status: StatusCode, text: impl Into<String>) -> Refusal {
+    Refusal::Show(status, text.into())
+}
+
+/// Appends the response parameters (always `iss`) to the client's redirect URI.
+fn back_to_client(
+    redirect_uri: &str,
+    issuer: &str,
+    pairs: &[(&str, &str)],
+    state: Option<&str>,
+) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return pages::message(
+            StatusCode::BAD_REQUEST,
+            "Authorization failed",
+            "The redirect URI is not valid.",
+        );
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", issuer);
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+async fn validate(state: &AppState, params: &Params) -> Result<Request, Refusal> {
+    let issuer = state.config.issuer();
+    let client_id = params.get("client_id").ok_or_else(|| {
+        show(
+            StatusCode::BAD_REQUEST,
+            "The request names no client (client_id is missing).",
+        )
+    })?;
+    let client = match clients::find(state, client_id).await {
+        Ok(c) => c,
+        Err(ClientError::Unknown) => {
+            return Err(show(
+                StatusCode::BAD_REQUEST,
+                "This client is not known to mcpgate.",
+            ));
+        }
+        Err(ClientError::Document(e)) => {
+            return Err(show(
+                StatusCode::BAD_REQUEST,
+                format!("The client's metadata document was refused: {e}."),
+            ));
+        }
+        Err(ClientError::Api(e)) => {
+            return Err(Refusal::Redirect(crate::web::login::error_page(e)));
+        }
+    };
+    let redirect_uri = match (params.get("redirect_uri"), client.redirect_uris.as_slice()) {
+        (Some(uri), registered) if redirect::matches(uri, registered) => uri.to_owned(),
+        (Some(_), _) => {
+            return Err(show(
+                StatusCode::BAD_REQUEST,
+                "The redirect URI is not registered for this client, so mcpgate will not send you there.",
+            ));
+        }
+        (None, [only]) => only.clone(),
+        (None, _) => {
+            return Err(show(
+                StatusCode::BAD_REQUEST,
+                "The request has no redirect_uri.",
+            ));
+        }
+    };
+    let client_state = params.get("state").map(String::from);
+    let refuse = |error: &str, description: &str| {
+        Refusal::Redirect(back_to_client(
+            &redirect_uri,
+            &issuer,
+            &[("error", error), ("error_description", description)],
+            client_state.as_deref(),
+        ))
+    };
+    if params.get("response_type") != Some("code") {
+        return Err(refuse(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
+    }
+    let Some(code_challenge) = params.get("code_challenge") else {
+        return Err(refuse(
+            "invalid_request",
+            "PKCE is required: send code_challenge with S256",
+        ));
+    };
+    if params.get("code_challenge_method") != Some("S256") {
+        return Err(refuse(
+            "invalid_request",
+            "code_challenge_method must be S256",
+        ));
+    }
+    if mcpgate_crypto::pkce::check_challenge(code_challenge).is_err() {
+        return Err(refuse("invalid_request", "code_challenge is malformed"));
+    }
+    let resource = match params.get("resource") {
+        Some(r) => r.to_owned(),
+        None => match state.config.upstreams.as_slice() {
+            [only] => format!("{issuer}/mcp/{}", only.name),
+            _ => {
+                return Err(refuse(
+                    "invalid_target",
+                    "resource is required: the MCP endpoint URL",
+                ));
+            }
+        },
+    };
+    if !resource_is_known(state, &resource) {
+        return Err(refuse(
+            "invalid_target",
+            "resource is not an MCP endpoint of this gateway",
+        ));
+    }
+    let Some(scopes) = scopes::grantable(params.get("scope")) else {
+        return Err(refuse(
+            "invalid_scope",
+            "none of the requested scopes is supported",
+        ));
+    };
+    Ok(Request {
+        client,
+        redirect_uri,
+        state: client_state,
+        code_challenge: code_challenge.to_owned(),
+        resource,
+        scopes,
+    })
+}
+
+/// Whether `resource` is exactly `{issuer}/mcp/{name}` of a configured upstream.
+pub fn resource_is_known(state: &AppState, resource: &str) -> bool {
+    let issuer = state.config.issuer();
+    resource
+        .strip_prefix(&issuer)
+        .and_then(|rest| rest.strip_prefix("/mcp/"))
+        .is_some_and(|name| state.config.upstreams.iter().any(|u| u.name == name))
+}
+
+fn consent_purpose(client_id: &str) -> String {
+    format!("consent:{client_id}")
+}
+
+fn refusal_response(r: Refusal) -> Response {
+    match r {
+        Refusal::Show(status, text) => pages::message(status, "Authorization failed", &text),
+        Refusal::Redirect(response) => response,
+    }
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let params = match Params::parse(&query) {
+        Ok(p) => p,
+        Err(e) => return pages::message(StatusCode::BAD_REQUEST, "Authorization failed", &e),
+    };
+    let request = match validate(&state, &params).await {
+        Ok(r) => r,
+        Err(r) => return refusal_response(r),
+    };
+    let user = match session::current_user(&state, &jar).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            let back = format!("/oauth/authorize?{query}");
+            let login = format!(
+                "/login?{}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("return_to", &back)
+                    .finish()
+            );
+            return Redirect::to(&login).into_response();
+        }
+        Err(e) => return crate::web::login::error_page(e),
+    };
+    let approved = match state
+        .store
+        .get_consent(&user.id, &request.client.client_id)
+        .await
+    {
+        Ok(scopes) => scopes.is_some_and(|held| {
+            request
+                .scopes
+                .split_ascii_whitespace()
+                .all(|s| held.split_ascii_whitespace().any(|h| h == s))
+        }),
+        Err(e) => return crate::web::login::error_page(e.into()),
+    };
+    if approved {
+        return issue_code(&state, &request, &user).await;
+    }
+    match csrf::issue(&state, jar, &consent_purpose(&request.client.client_id)) {
+        Ok((jar, token)) => (jar, consent_page(&request, &user, &token, &query)).into_response(),
+        Err(e) => crate::web::login::error_page(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Decision {
+    request: Option<String>,
+    csrf: Option<String>,
+    decision: Option<String>,
+}
+
+pub async fn decide(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<Decision>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return pages::message(
+            StatusCode::BAD_REQUEST,
+            "Authorization failed",
+            "The consent form was malformed.",
+        );
+    };
+    let query = form.request.unwrap_or_default();
+    let params = match Params::parse(&query) {
+        Ok(p) => p,
+        Err(e) => return pages::message(StatusCode::BAD_REQUEST, "Authorization failed", &e),
+    };
+    let request = match validate(&state, &params).await {
+        Ok(r) => r,
+        Err(r) => return refusal_response(r),
+    };
+    // The token is bound to this browser and to this client: a consent form cannot be
+    // replayed, forged from another site, or reused for another client.
+    if let Err(e) = csrf::check(
+        &state,
+        &jar,
+        &consent_purpose(&request.client.client_id),
+        form.csrf.as_deref().unwrap_or(""),
+    ) {
+        return crate::web::login::error_page(e);
+    }
+    let user = match session::current_user(&state, &jar).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return crate::web::login::error_page(e),
+    };
+    if form.decision.as_deref() != Some("approve") {
+        tracing::info!(user.id = %user.id, client.id = %request.client.client_id, "consent denied");
+        return back_to_client(
+            &request.redirect_uri,
+            &state.config.issuer(),
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the user denied the request"),
+            ],
+            request.state.as_deref(),
+        );
+    }
+    if let Err(e) = state
+        .store
+        .put_consent(&user.id, &request.client.client_id, &request.scopes)
+        .await
+    {
+        return crate::web::login::error_page(e.into());
+    }
+    tracing::info!(user.id = %user.id, client.id = %request.client.client_id, "consent given");
+    issue_code(&state, &request, &user).await
+}
+
+async fn issue_code(state: &AppState, request: &Request, user: &User) -> Response {
+    let (code, hash) = match mcpgate_crypto::token::mint(TokenKind::Code) {
+        Ok(minted) => minted,
+        Err(e) => return crate::web::login::error_page(crate::accounts::crypto_error(e)),
+    };
+    let now = now_ms();
+    let ttl = i64::try_from(state.config.oauth.code_ttl_secs * 1000).unwrap_or(60_000);
+    let record = AuthorizationCode {
+        code_hash: hash.as_bytes().to_vec(),
+        client_id: request.client.client_id.clone(),
+        user_id: user.id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        code_challenge: request.code_challenge.clone(),
+        resource: request.resource.clone(),
+        scopes: request.scopes.clone(),
+        family_id: uuid_like(),
+        expires_at: now + ttl,
+        used_at: None,
+        created_at: now,
+    };
+    if let Err(e) = state.store.insert_code(&record).await {
+        return crate::web::login::error_page(e.into());
+    }
+    back_to_client(
+        &request.redirect_uri,
+        &state.config.issuer(),
+        &[("code", code.expose())],
+        request.state.as_deref(),
+    )
+}
+
+fn uuid_like() -> String {
+    crate::web::session::random_value().unwrap_or_else(|_| format!("family-{}", now_ms()))
+}
+
+fn consent_page(request: &Request, user: &User, csrf: &str, query: &str) -> Response {
+    use pages::escape;
+    let client = &request.client;
+    let redirect_host = redirect::host_of(&request.redirect_uri);
+    let loopback_warning = if redirect::all_loopback(&client.redirect_uris) {
+        "<p class=\"error\" role=\"note\">This client runs on your own computer (it only \
+         redirects to a loopback address), so mcpgate cannot confirm who made it. Approve only \
+         if you just started it yourself.</p>"
+    } else {
+        ""
+    };
+    let unverified = match client.registration.as_str() {
+        "dcr" => "<p class=\"sub\">This client registered itself; its name is its own claim.</p>"
+            .to_owned(),
+        "cimd" => format!(
+            "<p class=\"sub\">Client identity published at <strong>{}</strong>.</p>",
+            escape(&redirect::host_of(&client.client_id))
+        ),
+        _ => String::new(),
+    };
+    let scope_items: String = request
+        .scopes
+        .split_ascii_whitespace()
+        .map(|s| {
+            let text = match s {
+                scopes::MCP => "use the tools, resources and prompts you are allowed",
+                scopes::MCP_READ => "list and read tools, resources and prompts",
+                other => other,
+            };
+            format!("<li><code>{}</code> — {}</li>", escape(s), escape(text))
+        })
+        .collect();
+    let body = format!(
+        "<div class=\"card\"><h1>Allow {name}?</h1>{unverified}\
+         <p><strong>{name}</strong> wants to act as <strong>{who}</strong> on \
+         <strong>{resource}</strong>.</p>\
+         <p>It will be allowed to:</p><ul>{scope_items}</ul>\
+         <p>After you decide, you will be sent to <strong>{redirect_host}</strong>.</p>{loopback_warning}\
+         <form method=\"post\" action=\"/oauth/authorize\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"request\" value=\"{query}\">\
+         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
+         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\
+         </form></div>",
+        name = escape(&client.name),
+        who = escape(&user.email),
+        resource = escape(&request.resource),
+        redirect_host = escape(&redirect_host),
+        csrf = escape(csrf),
+        query = escape(query),
+    );
+    pages::page(StatusCode::OK, &format!("Allow {}", client.name), &body)
+}

@@ -1,0 +1,15 @@
+//! mcpgate as the OAuth 2.1 authorization server of its MCP clients, and the token check of
+//! its protected resources (`/mcp/{name}`). See `../shared/design/MCP-AUTH.md` for the
+//! requirements (AS-xx, RS-xx) each part answers.
+
+pub mod authorize;
+pub mod cimd;
+pub mod clients;
+pub mod issue;
+pub mod metadata;
+pub mod params;
+pub mod redirect;
+pub mod revoke;
+pub mod scopes;
+pub mod token;
+pub mod validate;

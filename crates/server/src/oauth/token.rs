@@ -1,0 +1,218 @@
+//! `POST /oauth/token`: the authorization-code grant (PKCE checked, code single use — a reused
+//! code revokes what it issued) and the refresh-token grant (rotation on every use; reuse of a
+//! spent token revokes the whole family). Errors are RFC 6749 §5.2 JSON; nothing is cached.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mcpgate_crypto::TokenHash;
+use mcpgate_storage::{CodeOutcome, RotateOutcome};
+
+use super::clients::{self, Client, ClientError};
+use super::issue;
+use super::params::{Params, client_credentials};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+fn err(error: &'static str, description: &str) -> ApiError {
+    ApiError::oauth(StatusCode::BAD_REQUEST, error, description)
+}
+
+/// Authenticates the client of a token, revocation or introspection request.
+pub async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Client, ApiError> {
+    let credentials = client_credentials(headers, params)
+        .map_err(|e| err("invalid_request", &e))?
+        .ok_or_else(|| err("invalid_request", "client_id is required"))?;
+    let invalid_client = || {
+        let mut e = ApiError::oauth(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        );
+        if credentials.via_basic {
+            e = ApiError::OAuthWithChallenge(Box::new(e), "Basic realm=\"mcpgate\"");
+        }
+        e
+    };
+    let client = match clients::find(state, &credentials.client_id).await {
+        Ok(c) => c,
+        Err(ClientError::Api(e)) => return Err(e),
+        Err(_) => return Err(invalid_client()),
+    };
+    if !client.authenticate(credentials.secret.as_deref()) {
+        return Err(invalid_client());
+    }
+    Ok(client)
+}
+
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    match grant(&state, &headers, &body).await {
+        Ok(response) => {
+            let mut r = Json(response).into_response();
+            // RFC 6749 §5.1.
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r.headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn grant(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<issue::TokenResponse, ApiError> {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return Err(err(
+            "invalid_request",
+            "the token request must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(body).map_err(|e| err("invalid_request", &e))?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| err("invalid_request", "grant_type is required"))?;
+    let client = authenticate_client(state, headers, &params).await?;
+    match grant_type {
+        "authorization_code" => authorization_code(state, &client, &params).await,
+        "refresh_token" => refresh(state, &client, &params).await,
+        _ => Err(err(
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        )),
+    }
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<issue::TokenResponse, ApiError> {
+    let code = params
+        .get("code")
+        .ok_or_else(|| err("invalid_request", "code is required"))?;
+    let verifier = params
+        .get("code_verifier")
+        .ok_or_else(|| err("invalid_request", "code_verifier is required (PKCE)"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| err("invalid_request", "redirect_uri is required"))?;
+    let invalid_grant = || {
+        err(
+            "invalid_grant",
+            "the code is invalid, expired or already used",
+        )
+    };
+    let code = match state
+        .store
+        .consume_code(TokenHash::of(code).as_bytes())
+        .await?
+    {
+        CodeOutcome::Fresh(code) => code,
+        CodeOutcome::Reused { family_id } => {
+            // A code used twice was intercepted or replayed: revoke what it issued.
+            tracing::warn!(client.id = %client.client_id, "authorization code reused; revoking its tokens");
+            state.store.revoke_token_family(&family_id).await?;
+            state.tokens.invalidate_family(&family_id);
+            return Err(invalid_grant());
+        }
+        CodeOutcome::Invalid => return Err(invalid_grant()),
+    };
+    if code.client_id != client.client_id || code.redirect_uri != redirect_uri {
+        return Err(invalid_grant());
+    }
+    if mcpgate_crypto::pkce::verify_s256(verifier, &code.code_challenge).is_err() {
+        return Err(err(
+            "invalid_grant",
+            "the code_verifier does not match the code_challenge",
+        ));
+    }
+    if let Some(resource) = params.get("resource")
+        && resource != code.resource
+    {
+        return Err(err(
+            "invalid_target",
+            "resource differs from the one authorized",
+        ));
+    }
+    issue::start_family(
+        state,
+        &code.family_id,
+        &code.user_id,
+        &client.client_id,
+        &code.resource,
+        &code.scopes,
+    )
+    .await
+}
+
+async fn refresh(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<issue::TokenResponse, ApiError> {
+    let presented = params
+        .get("refresh_token")
+        .ok_or_else(|| err("invalid_request", "refresh_token is required"))?;
+    let resource = params.get("resource");
+    let mut minted = None;
+    let outcome = state
+        .store
+        .rotate_refresh_token(TokenHash::of(presented).as_bytes(), |family| {
+            if family.client_id.as_deref() != Some(client.client_id.as_str())
+                || resource.is_some_and(|r| Some(r) != family.resource.as_deref())
+            {
+                return None;
+            }
+            let (access, access_row) = issue::access_token(state, family).ok()?;
+            let (refresh, refresh_row) = issue::refresh_token(state, family).ok()?;
+            minted = Some((access, refresh, family.scopes.clone()));
+            Some((refresh_row, access_row))
+        })
+        .await?;
+    match outcome {
+        RotateOutcome::Rotated(_) => {
+            let (access, refresh, scopes) = minted
+                .ok_or_else(|| ApiError::Internal("rotation succeeded without tokens".into()))?;
+            Ok(issue::response(state, access, refresh, &scopes))
+        }
+        RotateOutcome::Reused => {
+            tracing::warn!(client.id = %client.client_id, "refresh token reused; family revoked");
+            if let Ok(Some(family)) = state
+                .store
+                .find_refresh_family(TokenHash::of(presented).as_bytes())
+                .await
+            {
+                state.tokens.invalidate_family(&family.id);
+            }
+            Err(err(
+                "invalid_grant",
+                "the refresh token was already used; sign in again",
+            ))
+        }
+        RotateOutcome::Refused(family)
+            if family.client_id.as_deref() == Some(client.client_id.as_str()) =>
+        {
+            Err(err(
+                "invalid_target",
+                "resource differs from the one authorized",
+            ))
+        }
+        RotateOutcome::Refused(_) | RotateOutcome::Invalid => Err(err(
+            "invalid_grant",
+            "the refresh token is invalid, expired or revoked",
+        )),
+    }
+}
