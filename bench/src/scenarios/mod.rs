@@ -2,4 +2,5 @@
 
 pub mod crypto;
 pub mod login;
+pub mod rbac;
 pub mod storage;
