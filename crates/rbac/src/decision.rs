@@ -191,16 +191,25 @@ pub struct Decision {
     pub reason: Reason,
 }
 
+/// For audit logs and for explaining a denial to an admin:
+/// `denied by role `dev` grant #1: deny tools/call upstream="gh-prod" target="delete_*"`.
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.allowed { "allowed" } else { "denied" })?;
-        match &self.decided_by {
-            Some(by) => write!(
+        let verdict = if self.allowed { "allowed" } else { "denied" };
+        match (&self.decided_by, self.reason) {
+            (Some(by), reason) => write!(
                 f,
-                ": {}: role `{}` grant #{} ({})",
-                self.reason, by.role, by.grant_index, by.grant
+                "{verdict}{} by role `{}` grant #{}: {}",
+                if reason == Reason::Plumbing {
+                    " as protocol plumbing"
+                } else {
+                    ""
+                },
+                by.role,
+                by.grant_index,
+                by.grant
             ),
-            None => write!(f, ": {}", self.reason),
+            (None, reason) => write!(f, "{verdict}: {reason}"),
         }
     }
 }

@@ -42,9 +42,10 @@ struct Role {
     allows: Vec<Arc<Grant>>,
 }
 
-/// Who is asking. Direct and team roles are role names (the caller resolves teams to their
-/// roles); the identity feeds the mapping rules. Unknown role names are ignored and reported
-/// in [`RoleSet::unknown`].
+/// A signed-in user asking (there is no anonymous subject: the default role always applies).
+/// Direct and team roles are role names (the caller resolves teams to their roles; `admin`
+/// names the built-in role); the identity feeds the mapping rules. Unknown role names are
+/// ignored and reported in [`RoleSet::unknown`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Subject<'a> {
     /// Roles given to the user directly.
@@ -279,8 +280,8 @@ impl Policy {
     pub fn effective_grants(&self, roles: &RoleSet) -> EffectiveGrants {
         let roles = self.resolve(roles);
         EffectiveGrants::new(
-            roles.iter().map(|r| Arc::clone(&r.name)).collect(),
-            roles.iter().flat_map(|r| r.grants.iter().cloned()),
+            roles.clone().map(|r| Arc::clone(&r.name)).collect(),
+            roles.flat_map(|r| r.grants.iter().cloned()),
         )
     }
 
@@ -289,27 +290,26 @@ impl Policy {
     pub fn decide(&self, roles: &RoleSet, request: &Request<'_>) -> Decision {
         let roles = self.resolve(roles);
         evaluate(
-            roles.iter().flat_map(|r| r.denies.iter()),
-            roles.iter().flat_map(|r| r.allows.iter()),
+            roles.clone().flat_map(|r| r.denies.iter()),
+            roles.flat_map(|r| r.allows.iter()),
             request,
         )
         .into_decision()
     }
 
-    /// The roles of a set, by index when it came from this policy, by name otherwise.
-    fn resolve(&self, roles: &RoleSet) -> Vec<&Role> {
+    /// The roles of a set, by index when it came from this policy, by name otherwise (a set
+    /// cached before a reload); roles the policy no longer has are skipped. No allocation.
+    fn resolve<'s>(&'s self, roles: &'s RoleSet) -> impl Iterator<Item = &'s Role> + Clone {
         let p = &*self.inner;
-        if roles.policy == p.id {
-            roles.entries.iter().map(|e| &p.roles[e.index]).collect()
-        } else {
-            let mut found: Vec<usize> = roles
-                .entries
-                .iter()
-                .filter_map(|e| p.by_name.get(&*e.name).copied())
-                .collect();
-            found.sort_unstable();
-            found.into_iter().map(|i| &p.roles[i]).collect()
-        }
+        let same = roles.policy == p.id;
+        roles.entries.iter().filter_map(move |e| {
+            let index = if same {
+                e.index
+            } else {
+                *p.by_name.get(&*e.name)?
+            };
+            p.roles.get(index)
+        })
     }
 }
 

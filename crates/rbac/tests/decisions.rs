@@ -866,6 +866,35 @@ fn a_client_cannot_send_an_admin_action_as_a_method() {
 }
 
 #[test]
+fn decisions_explain_themselves() {
+    let policy = policy();
+    let dev = policy.effective_grants(&policy.effective_roles(&direct(&["dev"]).subject()));
+    let say = |method, upstream, target| {
+        dev.decide(&Request::for_method(method, upstream, target))
+            .to_string()
+    };
+    assert_eq!(
+        say("tools/call", "gh-prod", Some("delete_repo")),
+        r#"denied by role `dev` grant #1: deny tools/call upstream="gh-prod" target="delete_*""#
+    );
+    assert_eq!(
+        say("tools/call", "gh-prod", Some("create_issue")),
+        r#"allowed by role `dev` grant #0: allow * upstream="gh-*" target="*""#
+    );
+    assert_eq!(
+        say("ping", "gh-prod", None),
+        r#"allowed as protocol plumbing by role `dev` grant #0: allow * upstream="gh-*" target="*""#
+    );
+    assert_eq!(
+        say("tools/call", "files", Some("x")),
+        "denied: no grant allows it (denied by default)"
+    );
+    let (description, grants) = policy.role("everyone").unwrap();
+    assert_eq!(description, "Held by every signed-in user");
+    assert_eq!(grants.len(), 2);
+}
+
+#[test]
 fn roles_say_where_they_come_from() {
     let policy = policy();
     let who = Who {
