@@ -54,6 +54,11 @@ pub fn run(short: bool) -> anyhow::Result<()> {
         "of the requests, {allowed} are allowed, {} denied",
         REQUESTS - allowed
     );
+    // One filter per request's upstream, as the proxy builds one per list response.
+    let filters: Vec<_> = names
+        .iter()
+        .map(|(u, _)| grants.list_filter(Item::Tool, u))
+        .collect();
     let baseline_set: HashSet<&str> = names.iter().step_by(2).map(|(_, t)| t.as_str()).collect();
 
     type Op<'a> = Box<dyn Fn(usize) + 'a>;
@@ -81,6 +86,13 @@ pub fn run(short: bool) -> anyhow::Result<()> {
             Box::new(|i| {
                 let (u, t) = &names[i % REQUESTS];
                 black_box(grants.visible(Item::Tool, u, t));
+            }),
+        ),
+        (
+            "ListFilter::visible (filter picked once per upstream)",
+            Box::new(|i| {
+                let (_, t) = &names[i % REQUESTS];
+                black_box(filters[i % REQUESTS].visible(black_box(t)));
             }),
         ),
         (

@@ -372,6 +372,18 @@ impl EffectiveGrants {
         self.is_allowed(&Request::new(item.action(), upstream, Some(name)))
     }
 
+    /// [`visible`](Self::visible) for a whole list: the grants that can decide items of
+    /// this kind on this upstream are picked once, then each item only meets their targets.
+    pub fn list_filter(&self, item: Item, upstream: &str) -> ListFilter<'_> {
+        let action = item.action();
+        let relevant = |g: &&Arc<Grant>| g.actions.contains(action) && g.upstream.matches(upstream);
+        let (denies, allows) = self.inner.grants.split_at(self.inner.first_allow);
+        ListFilter {
+            denies: denies.iter().filter(relevant).map(|g| &**g).collect(),
+            allows: allows.iter().filter(relevant).map(|g| &**g).collect(),
+        }
+    }
+
     /// The grants, deny grants first.
     pub fn grants(&self) -> &[Arc<Grant>] {
         &self.inner.grants
@@ -385,5 +397,20 @@ impl EffectiveGrants {
     fn outcome(&self, request: &Request<'_>) -> Outcome<'_> {
         let (denies, allows) = self.inner.grants.split_at(self.inner.first_allow);
         evaluate(denies.iter(), allows.iter(), request)
+    }
+}
+
+/// Decides visibility of the items of one list; from [`EffectiveGrants::list_filter`].
+#[derive(Debug, Clone)]
+pub struct ListFilter<'g> {
+    denies: Vec<&'g Grant>,
+    allows: Vec<&'g Grant>,
+}
+
+impl ListFilter<'_> {
+    /// Whether the item named `name` is shown: same answer as [`EffectiveGrants::visible`].
+    pub fn visible(&self, name: &str) -> bool {
+        !self.denies.iter().any(|g| g.target.matches(name))
+            && self.allows.iter().any(|g| g.target.matches(name))
     }
 }

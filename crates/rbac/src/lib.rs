@@ -9,7 +9,9 @@ mod policy;
 mod spec;
 
 pub use action::{Action, ActionSet};
-pub use decision::{DecidedBy, Decision, EffectiveGrants, Grant, Item, Reason, Request};
+pub use decision::{
+    DecidedBy, Decision, EffectiveGrants, Grant, Item, ListFilter, Reason, Request,
+};
 pub use error::PolicyError;
 pub use pattern::Pattern;
 pub use policy::{ADMIN_ROLE, Identity, Policy, RoleEntry, RoleSet, RoleSource, Subject};

@@ -108,6 +108,10 @@ fn parse_claim(claim: &str) -> Result<Source, PolicyError> {
 }
 
 impl CompiledMapping {
+    pub(crate) fn provider(&self) -> Option<&str> {
+        self.provider.as_deref()
+    }
+
     /// Whether this rule gives its role to `user`, signed in through `provider`.
     pub(crate) fn matches(&self, provider: &str, user: &UserContext) -> bool {
         if self.provider.as_deref().is_some_and(|p| p != provider) {

@@ -231,6 +231,16 @@ impl Policy {
         Some((&role.description, &role.grants))
     }
 
+    /// The provider id of each mapping rule that names one, with the rule's index, so the
+    /// server can report `mappings[N].provider` naming a provider it does not configure.
+    pub fn mapping_providers(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.inner
+            .mappings
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| Some((i, m.provider()?)))
+    }
+
     pub fn default_role(&self) -> Option<&str> {
         self.inner.default_role.map(|i| &*self.inner.roles[i].name)
     }

@@ -972,8 +972,10 @@ fn list_filtering_matches_decide() {
             (Item::Prompt, Action::PromptsGet),
         ] {
             for upstream in upstreams {
+                let filter = grants.list_filter(item, upstream);
                 for name in names {
                     let visible = grants.visible(item, upstream, name);
+                    assert_eq!(filter.visible(name), visible, "{item:?} {upstream} {name}");
                     let call = grants.decide(&Request::new(action, upstream, Some(name)));
                     assert_eq!(visible, call.allowed, "{item:?} {upstream} {name}: {call}");
                     shown += usize::from(visible);
@@ -1077,6 +1079,26 @@ grants = [{ effect = "allow", action = "*", upstreams = "x" }]
             "[[roles]]\nname = \"a\"\ngrants = [{ effect = \"maybe\", action = \"*\" }]\n"
         )
         .is_err()
+    );
+}
+
+#[test]
+fn a_policy_round_trips_through_toml() {
+    let spec: PolicySpec = toml::from_str(POLICY).unwrap();
+    let text = toml::to_string(&spec).unwrap();
+    let again: PolicySpec = toml::from_str(&text).unwrap();
+    assert_eq!(spec, again);
+    let policy = policy();
+    let providers: Vec<(usize, &str)> = policy.mapping_providers().collect();
+    assert_eq!(
+        providers,
+        [
+            (0, "keycloak"),
+            (1, "keycloak"),
+            (2, "github"),
+            (3, "google"),
+            (7, "keycloak")
+        ]
     );
 }
 
