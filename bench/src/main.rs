@@ -25,6 +25,8 @@ enum Scenario {
     Proxy,
     /// Storage units of work on SQLite and PostgreSQL: point read and small write.
     Storage,
+    /// RBAC decisions per second for 50 roles × 20 grants and a user with 5 roles.
+    RbacEval,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -43,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         }
         // Builds its own runtimes (one per side, so their threads can be measured apart).
         Scenario::Proxy => scenarios::proxy::run(cli.short),
+        Scenario::RbacEval => scenarios::rbac::run(cli.short),
         Scenario::Storage => {
             stats::print_machine("storage", cli.short);
             runtime()?.block_on(scenarios::storage::run(cli.short))

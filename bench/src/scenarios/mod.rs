@@ -3,4 +3,5 @@
 pub mod crypto;
 pub mod login;
 pub mod proxy;
+pub mod rbac;
 pub mod storage;
