@@ -261,22 +261,38 @@ impl OidcClient {
         let url = self.resolve().await?.userinfo.ok_or_else(|| {
             ProviderError::Misconfigured("the provider has no userinfo_endpoint".into())
         })?;
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(access_token.expose())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| send_error("userinfo", &e))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| send_error("userinfo", &e))?;
-        if !status.is_success() {
-            return Err(resource_error("userinfo", status, &body));
+        let started = std::time::Instant::now();
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let answer = async {
+            let response = self
+                .http
+                .get(url)
+                .bearer_auth(access_token.expose())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| send_error("userinfo", &e))?;
+            let status = response.status();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| send_error("userinfo", &e))?;
+            if status.is_success() {
+                Ok(body)
+            } else {
+                Err(resource_error("userinfo", status, &body))
+            }
         }
+        .await;
+        // One event per call, never a token.
+        tracing::debug!(
+            provider.host = host,
+            ok = answer.is_ok(),
+            error = answer.as_ref().err().map(tracing::field::display),
+            latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "provider userinfo request"
+        );
+        let body = answer?;
         // Signed or encrypted userinfo (`application/jwt`) is not requested, so JSON it is.
         let claims: Value = serde_json::from_slice(&body)
             .map_err(|e| ProviderError::Misconfigured(format!("userinfo: not JSON: {e}")))?;

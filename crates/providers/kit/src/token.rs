@@ -139,16 +139,34 @@ impl TokenEndpoint {
                 request.json(&map)
             }
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| send_error("token endpoint", &e))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| send_error("token endpoint", &e))?;
-        TokenResponse::parse(status, &body)
+        let started = std::time::Instant::now();
+        let grant = params
+            .iter()
+            .find(|(k, _)| *k == "grant_type")
+            .map_or("", |(_, v)| *v);
+        let result = async {
+            let response = request
+                .send()
+                .await
+                .map_err(|e| send_error("token endpoint", &e))?;
+            let status = response.status();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| send_error("token endpoint", &e))?;
+            TokenResponse::parse(status, &body)
+        }
+        .await;
+        // One event per call, never a token or secret.
+        tracing::debug!(
+            provider.host = self.url.host_str().unwrap_or_default(),
+            grant_type = grant,
+            ok = result.is_ok(),
+            error = result.as_ref().err().map(tracing::field::display),
+            latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "provider token request"
+        );
+        result
     }
 }
 
