@@ -205,4 +205,13 @@ pub trait IdentityProvider: Send + Sync + fmt::Debug {
     async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, ProviderError>;
     /// Who the access token belongs to.
     async fn user_info(&self, access_token: &SecretString) -> Result<UserContext, ProviderError>;
+    /// Revokes a refresh token at the provider (when the gateway deletes a session). Providers
+    /// without revocation answer `NotImplemented`, which the caller may ignore.
+    async fn revoke(&self, refresh_token: &SecretString) -> Result<(), ProviderError> {
+        let _ = refresh_token;
+        Err(ProviderError::NotImplemented {
+            kind: self.kind(),
+            operation: "revoke",
+        })
+    }
 }

@@ -175,6 +175,17 @@ impl IdentityProvider for KeycloakProvider {
         self.rp.refresh(refresh_token).await
     }
 
+    async fn revoke(&self, refresh_token: &SecretString) -> Result<(), ProviderError> {
+        if self.rp.revoke_refresh_token(refresh_token).await? {
+            Ok(())
+        } else {
+            Err(ProviderError::NotImplemented {
+                kind: DESCRIPTOR.kind,
+                operation: "revoke (the provider has no revocation_endpoint)",
+            })
+        }
+    }
+
     /// A JWT access token is verified and read directly: Keycloak's default client scopes put
     /// the profile, email and role claims in it, so no userinfo call is needed (and a revoked
     /// session is noticed at the next refresh, within the access token's short lifetime). An

@@ -404,3 +404,25 @@ async fn a_provider_that_is_down_is_transient_quickly() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn revoke_ends_the_grant_at_the_realm() -> anyhow::Result<()> {
+    let realm = realm!(
+        "revoke_ends_the_grant_at_the_realm",
+        RealmOptions::default()
+    );
+    let p = provider(&realm)?;
+    let tokens = signed_in(&realm, &p).await?;
+    let rt = tokens
+        .refresh_token
+        .ok_or_else(|| anyhow::anyhow!("no refresh token"))?;
+    realm.reset_counts().await?;
+    p.revoke(&rt).await?;
+    assert_eq!(realm.count("revoke").await?, 1);
+    let err = p.refresh(&rt).await.err();
+    assert!(
+        matches!(err, Some(ProviderError::InvalidGrant(_))),
+        "{err:?}"
+    );
+    Ok(())
+}

@@ -75,6 +75,7 @@ struct Resolved {
     token: Url,
     userinfo: Option<Url>,
     jwks: Url,
+    revocation: Option<Url>,
 }
 
 /// A relying party bound to one provider and client.
@@ -128,6 +129,7 @@ impl OidcClient {
                 token: e.token.clone(),
                 userinfo: Some(e.userinfo.clone()),
                 jwks: e.jwks.clone(),
+                revocation: e.revocation.clone(),
             }),
             EndpointSource::Discovery => {
                 let m = self.discovery.get(&self.http).await?;
@@ -136,6 +138,7 @@ impl OidcClient {
                     token: m.token_endpoint.clone(),
                     userinfo: m.userinfo_endpoint.clone(),
                     jwks: m.jwks_uri.clone(),
+                    revocation: m.revocation_endpoint.clone(),
                 })
             }
         }
@@ -254,6 +257,22 @@ impl OidcClient {
                 })?;
         }
         Ok(response.into_token_set(now, &self.scopes))
+    }
+
+    /// Revokes a refresh token (RFC 7009), so the grant ends at the provider too. `false` when
+    /// the provider has no revocation endpoint.
+    pub async fn revoke_refresh_token(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<bool, ProviderError> {
+        let endpoints = self.resolve().await?;
+        let Some(url) = endpoints.revocation else {
+            return Ok(false);
+        };
+        self.token_endpoint(endpoints.token)
+            .revoke(&self.http, &url, refresh_token.expose(), "refresh_token")
+            .await?;
+        Ok(true)
     }
 
     /// The userinfo claims for an access token (401 → `Unauthorized`).

@@ -104,16 +104,17 @@ impl TokenResponse {
 }
 
 impl TokenEndpoint {
-    /// POSTs a grant (`params` without client credentials) and parses the answer.
-    pub async fn request(
+    /// A POST to `url` with the client credentials and `params` in the configured body format.
+    fn authenticated_post(
         &self,
         http: &reqwest::Client,
+        url: &Url,
         params: &[(&str, &str)],
-    ) -> Result<TokenResponse, ProviderError> {
+    ) -> reqwest::RequestBuilder {
         let mut fields: Vec<(&str, &str)> = params.to_vec();
         let secret = self.client_secret.as_ref().map(SecretString::expose);
         let mut request = http
-            .post(self.url.clone())
+            .post(url.clone())
             .header(reqwest::header::ACCEPT, "application/json");
         match (self.auth, secret) {
             (ClientAuth::Basic, Some(secret)) => {
@@ -129,7 +130,7 @@ impl TokenEndpoint {
             }
             _ => fields.push(("client_id", &self.client_id)),
         }
-        request = match self.body {
+        match self.body {
             TokenBodyFormat::Form => request.form(&fields),
             TokenBodyFormat::Json => {
                 let map: serde_json::Map<String, serde_json::Value> = fields
@@ -138,7 +139,48 @@ impl TokenEndpoint {
                     .collect();
                 request.json(&map)
             }
-        };
+        }
+    }
+
+    /// Revokes a token at an RFC 7009 endpoint with the same client authentication. 200 is
+    /// success, also for a token that was already invalid (RFC 7009 §2.2).
+    pub async fn revoke(
+        &self,
+        http: &reqwest::Client,
+        revocation_url: &Url,
+        token: &str,
+        token_type_hint: &str,
+    ) -> Result<(), ProviderError> {
+        let response = self
+            .authenticated_post(
+                http,
+                revocation_url,
+                &[("token", token), ("token_type_hint", token_type_hint)],
+            )
+            .send()
+            .await
+            .map_err(|e| send_error("revocation endpoint", &e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| send_error("revocation endpoint", &e))?;
+        Err(match token_error(status, &body) {
+            ProviderError::InvalidGrant(why) => ProviderError::Misconfigured(why),
+            other => other,
+        })
+    }
+
+    /// POSTs a grant (`params` without client credentials) and parses the answer.
+    pub async fn request(
+        &self,
+        http: &reqwest::Client,
+        params: &[(&str, &str)],
+    ) -> Result<TokenResponse, ProviderError> {
+        let request = self.authenticated_post(http, &self.url, params);
         let started = std::time::Instant::now();
         let grant = params
             .iter()

@@ -127,6 +127,17 @@ impl IdentityProvider for OidcProvider {
         self.rp.refresh(refresh_token).await
     }
 
+    async fn revoke(&self, refresh_token: &SecretString) -> Result<(), ProviderError> {
+        if self.rp.revoke_refresh_token(refresh_token).await? {
+            Ok(())
+        } else {
+            Err(ProviderError::NotImplemented {
+                kind: DESCRIPTOR.kind,
+                operation: "revoke (the provider has no revocation_endpoint)",
+            })
+        }
+    }
+
     async fn user_info(&self, access_token: &SecretString) -> Result<UserContext, ProviderError> {
         user_context(self.rp.userinfo(access_token).await?)
     }
