@@ -37,6 +37,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // reqwest is built without a default TLS provider: install ring before any client.
+    mcpgate_server::tls::ensure_provider();
     match cli.scenario {
         Scenario::Crypto => scenarios::crypto::run(&runtime()?, cli.short),
         Scenario::Login => {

@@ -20,6 +20,7 @@ pub struct FixtureUpstream {
 
 impl FixtureUpstream {
     pub async fn start() -> anyhow::Result<Self> {
+        mcpgate_server::tls::ensure_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let fixture = Fixture::default();
@@ -173,4 +174,35 @@ impl Drop for ServerEverything {
 fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Runs `tests/python/oauth_flow.py URL MODE EMAIL PASSWORD OPTIONS` — the whole OAuth flow
+/// with the Python `mcp` SDK — and returns its JSON report.
+pub async fn python_oauth_flow(
+    python: &std::path::Path,
+    url: &str,
+    mode: &str,
+    credentials: (&str, &str),
+    options: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join("oauth_flow.py");
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg(script)
+        .arg(url)
+        .arg(mode)
+        .arg(credentials.0)
+        .arg(credentials.1)
+        .arg(options.to_string());
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output()).await??;
+    if !out.status.success() {
+        anyhow::bail!(
+            "python OAuth flow ({mode}) failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
 }

@@ -86,6 +86,8 @@ impl TestServer {
         mut config: Config,
         customize: impl FnOnce(AppState) -> AppState,
     ) -> anyhow::Result<Self> {
+        // reqwest is built without a default TLS provider: install ring before any client.
+        mcpgate_server::tls::ensure_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         config.listen = addr;

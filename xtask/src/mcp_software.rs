@@ -1,6 +1,6 @@
 //! Third-party MCP software the end-to-end suites run against, installed into the ignored
 //! `.cache/` when missing: the Python `mcp` SDK (a venv) and
-//! `@modelcontextprotocol/server-everything` (npm). Versions are pinned; a stamp file records
+//! `@modelcontextprotocol/server-everything` and `oidc-provider` (npm). Versions are pinned; a stamp file records
 //! what was installed so a changed pin reinstalls.
 
 use std::path::Path;
@@ -12,8 +12,12 @@ use crate::util::{root, step};
 
 /// Python packages: the SDK and the HTTP client its 2.x line is built on.
 const PYTHON_PINS: &[&str] = &["mcp==2.3.0", "httpx2==2.16.2"];
-/// npm packages.
-const NPM_PINS: &[&str] = &["@modelcontextprotocol/server-everything@2026.8.31"];
+/// npm packages: the MCP reference server, and the OpenID-certified `oidc-provider` that
+/// `fixtures/oidc-provider/realm.mjs` shapes as a Keycloak realm (same pin as its package.json).
+const NPM_PINS: &[&str] = &[
+    "@modelcontextprotocol/server-everything@2026.8.31",
+    "oidc-provider@9.13.3",
+];
 
 pub fn ensure() -> anyhow::Result<()> {
     let cache = root().join(".cache");

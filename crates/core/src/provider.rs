@@ -188,17 +188,30 @@ pub trait IdentityProvider: Send + Sync + fmt::Debug {
     fn kind(&self) -> &'static str;
     fn display_name(&self) -> &str;
     fn capabilities(&self) -> Capabilities;
-    /// The URL to send the browser to.
-    fn authorization_url(&self, request: &AuthorizationRequest) -> Result<Url, ProviderError>;
-    /// Trades an authorization code for tokens.
+    /// The URL to send the browser to. Async because a discovery-based provider may have to
+    /// fetch (or refresh) its discovery document to know the authorization endpoint.
+    async fn authorization_url(&self, request: &AuthorizationRequest)
+    -> Result<Url, ProviderError>;
+    /// Trades an authorization code for tokens. `nonce` is the value sent in the authorization
+    /// request: an OIDC provider checks it against the id token's `nonce` claim.
     async fn exchange_code(
         &self,
         code: &str,
         pkce_verifier: &str,
         redirect_uri: &str,
+        nonce: &str,
     ) -> Result<TokenSet, ProviderError>;
     /// Uses a refresh token. Rotating providers return a new one that must be stored at once.
     async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, ProviderError>;
     /// Who the access token belongs to.
     async fn user_info(&self, access_token: &SecretString) -> Result<UserContext, ProviderError>;
+    /// Revokes a refresh token at the provider (when the gateway deletes a session). Providers
+    /// without revocation answer `NotImplemented`, which the caller may ignore.
+    async fn revoke(&self, refresh_token: &SecretString) -> Result<(), ProviderError> {
+        let _ = refresh_token;
+        Err(ProviderError::NotImplemented {
+            kind: self.kind(),
+            operation: "revoke",
+        })
+    }
 }

@@ -1232,3 +1232,84 @@ async fn as12_metadata_documents_on_private_addresses_are_refused_by_default() {
         "no request was made"
     );
 }
+
+/// The Python `mcp` SDK, headless, in both protocol eras: discovers, registers (DCR, and a
+/// metadata document), signs in, consents, calls a tool, refreshes after the access token
+/// expires, and gets 401 after revocation.
+#[tokio::test(flavor = "multi_thread")]
+async fn tp10_python_sdk_full_oauth_flow_in_both_eras() {
+    let Some(python) =
+        mcpgate_tests::fixtures::python("tp10_python_sdk_full_oauth_flow_in_both_eras").unwrap()
+    else {
+        return;
+    };
+    let rig = AuthRig::start_with(|c| {
+        c.oauth.access_token_ttl_secs = 2;
+        c.oauth.client_metadata.allow_loopback_http = true;
+    })
+    .await;
+    for mode in ["legacy", "2026-07-28"] {
+        for registration in ["dcr", "cimd"] {
+            let options = if registration == "cimd" {
+                json!({ "cimd": format!("{}/python.json", python_documents(&rig).await), "wait_for_expiry": 2.5, "revoke": true })
+            } else {
+                json!({ "wait_for_expiry": 2.5, "revoke": true })
+            };
+            let report = mcpgate_tests::fixtures::python_oauth_flow(
+                &python,
+                &rig.resource("demo"),
+                mode,
+                (USER, PASSWORD),
+                &options,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{mode}/{registration}: {e}"));
+            let what = format!("{mode}/{registration}: {report}");
+            assert!(
+                report["tools"].as_array().unwrap().contains(&json!("echo")),
+                "{what}"
+            );
+            assert_eq!(report["echo"], json!(["first call"]), "{what}");
+            assert_eq!(
+                report["echo_after_expiry"],
+                json!(["after expiry"]),
+                "{what}"
+            );
+            assert!(
+                report["tokens_issued"].as_u64().unwrap() >= 2,
+                "refreshed: {what}"
+            );
+            assert_eq!(report["revoke_status"], 200, "{what}");
+            assert_eq!(report["after_revoke_status"], 401, "{what}");
+            let client_id = report["client_id"].as_str().unwrap();
+            if registration == "cimd" {
+                assert!(client_id.ends_with("/python.json"), "{what}");
+            } else {
+                assert!(client_id.starts_with("mcpgate_client_"), "{what}");
+            }
+        }
+    }
+}
+
+/// A document server for the Python client's own redirect URI.
+async fn python_documents(_rig: &AuthRig) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let doc = json!({
+        "client_id": format!("{base}/python.json"),
+        "client_name": "mcpgate python e2e (metadata document)",
+        "redirect_uris": ["http://127.0.0.1:33333/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none"
+    })
+    .to_string();
+    let app = axum::Router::new().route(
+        "/python.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { ([("content-type", "application/json")], doc) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}

@@ -1,13 +1,19 @@
 #![doc = include_str!("../README.md")]
 
+mod provider;
+mod roles;
+
 use std::sync::Arc;
 
 use mcpgate_core::{
     Capabilities, FieldError, IdentityProvider, ProviderDescriptor, ProviderSettings,
     RefreshBehaviour, TokenBodyFormat,
 };
-use mcpgate_provider_kit::{build_pending, parse_url};
+use mcpgate_provider_kit::{TokenAuthMethod, parse_url};
 use serde::Deserialize;
+
+pub use provider::KeycloakProvider;
+pub use roles::{client_roles, realm_roles};
 
 /// The descriptor the `mcpgate-providers` facade lists under `feature = "keycloak"`.
 pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
@@ -21,10 +27,17 @@ pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
-    /// The Keycloak base URL, including a legacy `/auth` prefix if the server has one.
+    /// The Keycloak base URL, including a legacy `/auth` prefix if the server has one
+    /// (Keycloak 16 and older).
     pub server_url: String,
     /// The realm name.
     pub realm: String,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    #[serde(default)]
+    pub token_auth: TokenAuthMethod,
+    /// Sent as `kc_idp_hint` to skip Keycloak's own login page for a brokered provider.
+    #[serde(default)]
+    pub idp_hint: Option<String>,
 }
 
 fn capabilities() -> Capabilities {
@@ -51,13 +64,8 @@ fn validate(options: &Options) -> Vec<FieldError> {
 }
 
 fn build(settings: &ProviderSettings) -> Result<Arc<dyn IdentityProvider>, Vec<FieldError>> {
-    build_pending(
-        settings,
-        DESCRIPTOR.kind,
-        DESCRIPTOR.display_name,
-        capabilities(),
-        validate,
-    )
+    let provider = KeycloakProvider::from_settings(settings)?;
+    Ok(Arc::new(provider))
 }
 
 #[cfg(test)]
@@ -94,5 +102,34 @@ mod tests {
             err.map(|e| e[0].path.clone()),
             Some("options.server_url".to_owned())
         );
+    }
+
+    #[test]
+    fn endpoints_follow_the_realm_with_or_without_the_legacy_prefix() {
+        for (server, issuer) in [
+            (
+                "https://sso.example.com",
+                "https://sso.example.com/realms/corp",
+            ),
+            (
+                "https://sso.example.com/",
+                "https://sso.example.com/realms/corp",
+            ),
+            (
+                "https://sso.example.com/auth",
+                "https://sso.example.com/auth/realms/corp",
+            ),
+        ] {
+            let p = KeycloakProvider::from_settings(&settings(
+                serde_json::json!({ "server_url": server, "realm": "corp" }),
+            ));
+            let p = p.ok();
+            assert_eq!(p.as_ref().map(|p| p.issuer()), Some(issuer));
+            let token = p.map(|p| p.endpoints().token.to_string());
+            assert_eq!(
+                token.as_deref(),
+                Some(format!("{issuer}/protocol/openid-connect/token").as_str())
+            );
+        }
     }
 }

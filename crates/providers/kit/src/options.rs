@@ -1,6 +1,7 @@
 //! Strict parsing of a provider entry's settings, reporting every problem with its key path.
 
 use mcpgate_core::{FieldError, ProviderSettings};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -9,6 +10,28 @@ use url::Url;
 pub fn parse_options<T: DeserializeOwned>(settings: &ProviderSettings) -> Result<T, FieldError> {
     let value = serde_json::Value::Object(settings.options.clone());
     serde_json::from_value(value).map_err(|e| FieldError::new("options", e.to_string()))
+}
+
+/// The `token_auth` option: how the client secret reaches the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuthMethod {
+    /// HTTP Basic (the method every OAuth server must support, RFC 6749 §2.3.1).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+impl TokenAuthMethod {
+    /// The client authentication to use; a client without a secret is public.
+    pub fn client_auth(self, has_secret: bool) -> crate::ClientAuth {
+        match (self, has_secret) {
+            (_, false) => crate::ClientAuth::None,
+            (Self::ClientSecretBasic, true) => crate::ClientAuth::Basic,
+            (Self::ClientSecretPost, true) => crate::ClientAuth::Post,
+        }
+    }
 }
 
 /// Checks every provider needs: a URL-safe id and a client id.

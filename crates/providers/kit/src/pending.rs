@@ -43,7 +43,10 @@ impl IdentityProvider for PendingProvider {
         self.capabilities.clone()
     }
 
-    fn authorization_url(&self, _request: &AuthorizationRequest) -> Result<Url, ProviderError> {
+    async fn authorization_url(
+        &self,
+        _request: &AuthorizationRequest,
+    ) -> Result<Url, ProviderError> {
         Err(self.not_yet("authorization_url"))
     }
 
@@ -52,6 +55,7 @@ impl IdentityProvider for PendingProvider {
         _code: &str,
         _pkce_verifier: &str,
         _redirect_uri: &str,
+        _nonce: &str,
     ) -> Result<TokenSet, ProviderError> {
         Err(self.not_yet("exchange_code"))
     }

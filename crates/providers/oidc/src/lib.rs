@@ -6,8 +6,12 @@ use mcpgate_core::{
     Capabilities, FieldError, IdentityProvider, ProviderDescriptor, ProviderSettings,
     RefreshBehaviour, TokenBodyFormat,
 };
-use mcpgate_provider_kit::{build_pending, parse_url};
+use mcpgate_provider_kit::{TokenAuthMethod, parse_url};
 use serde::Deserialize;
+
+mod provider;
+
+pub use provider::OidcProvider;
 
 /// The descriptor the `mcpgate-providers` facade lists under `feature = "oidc"`.
 pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
@@ -21,8 +25,18 @@ pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
-    /// The issuer URL; discovery is read from `{issuer}/.well-known/openid-configuration`.
+    /// The issuer URL; discovery is read from `{issuer}/.well-known/openid-configuration`,
+    /// whose `issuer` must equal this value exactly.
     pub issuer: String,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    #[serde(default)]
+    pub token_auth: TokenAuthMethod,
+    /// Sent as `audience` in the authorization request (Auth0, Okta custom servers).
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Extra authorization-request parameters (e.g. `prompt = "consent"`).
+    #[serde(default)]
+    pub authorize_params: std::collections::BTreeMap<String, String>,
 }
 
 fn capabilities() -> Capabilities {
@@ -43,13 +57,7 @@ fn validate(options: &Options) -> Vec<FieldError> {
 }
 
 fn build(settings: &ProviderSettings) -> Result<Arc<dyn IdentityProvider>, Vec<FieldError>> {
-    build_pending(
-        settings,
-        DESCRIPTOR.kind,
-        DESCRIPTOR.display_name,
-        capabilities(),
-        validate,
-    )
+    Ok(Arc::new(OidcProvider::from_settings(settings)?))
 }
 
 #[cfg(test)]
