@@ -88,10 +88,14 @@ impl TestServer {
     ) -> anyhow::Result<Self> {
         // reqwest is built without a default TLS provider: install ring before any client.
         mcpgate_server::tls::ensure_provider();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        // A fixed port in the config is kept (a test that must know its URL in advance);
+        // so is a public_url other than the default (replicas behind one address).
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         config.listen = addr;
-        config.public_url = format!("http://{addr}");
+        if config.public_url == Config::default().public_url {
+            config.public_url = format!("http://{addr}");
+        }
         let state = customize(AppState::new(config).await?);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(mcpgate_server::serve::serve_app(state, listener, async {

@@ -43,6 +43,8 @@ pub struct AppState {
     /// The resource-server check for `/mcp/*`: bearer token → principal. In a real run this
     /// is `tokens`; tests may inject their own.
     pub authenticator: Arc<dyn Authenticator>,
+    /// Federated users: cached user context and provider tokens refreshed exactly once.
+    pub identity: Arc<crate::identity::IdentityService>,
     /// mcpgate's own access tokens: the cached check, and invalidation on revocation.
     pub tokens: Arc<TokenValidator>,
     /// Upstreams, the pooled HTTP client and session sealing.
@@ -84,7 +86,16 @@ impl AppState {
         })?;
         let secret_box = Arc::new(secret_box(&config)?);
         let proxy = Proxy::new(&config, secret_box.clone())?;
+        let providers = Arc::new(providers);
+        let identity = Arc::new(crate::identity::IdentityService::new(
+            store.clone(),
+            providers.clone(),
+            secret_box.clone(),
+            std::time::Duration::from_secs(config.auth.user_context_ttl_secs),
+            std::time::Duration::from_secs(config.auth.provider_token_skew_secs),
+        ));
         Ok(Self {
+            identity,
             secret_box,
             accounts: Accounts::new(store.clone(), hasher),
             limits: Arc::new(SignInLimits::new(&config.auth.rate_limit)),
@@ -94,7 +105,7 @@ impl AppState {
                 .build(),
             config: Arc::new(config),
             store,
-            providers: Arc::new(providers),
+            providers,
             authenticator: tokens.clone(),
             tokens,
             proxy: Arc::new(proxy),
@@ -165,6 +176,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(web::login::home))
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))
+        .route("/login/{provider}", get(crate::identity::web::start))
+        .route("/callback/{provider}", get(crate::identity::web::callback))
         .route("/api/v1/login", post(api::me::login))
         .route("/api/v1/me", get(api::me::me))
         .route("/api/v1/me/password", post(api::me::change_password))

@@ -679,8 +679,7 @@ mod tests {
         let example = include_str!("../../../mcpgate.example.toml");
         Jail::expect_with(|jail| {
             jail.create_file("mcpgate.toml", example)?;
-            std::fs::create_dir_all(jail.directory().join("secrets"))
-                .map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(jail.directory().join("secrets")).map_err(|e| e.to_string())?;
             jail.create_file("secrets/keycloak-client-secret", "kc-secret\n")?;
             jail.create_file("secrets/okta-client-secret", "okta-secret\n")?;
             // The example ships no key (a published key is no key): supply one as an operator

@@ -93,6 +93,9 @@ pub enum ApiError {
         what: &'static str,
         retry_after_secs: u64,
     },
+    /// A dependency answered badly or not at all (identity provider): 502.
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
     /// A dependency cannot be reached: 503 with `Retry-After`.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -200,6 +203,14 @@ impl IntoResponse for ApiError {
                 ),
                 retry_after_secs,
             ),
+            ApiError::BadGateway(detail) => {
+                tracing::warn!(error.detail = %detail, "bad gateway");
+                plain(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    "a service the gateway depends on did not answer properly",
+                )
+            }
             ApiError::Unavailable(detail) => {
                 tracing::warn!(error.detail = %detail, "dependency unavailable");
                 with_retry_after(

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod identity;
 pub mod limits;
 pub mod oauth;
 pub mod proxy;

@@ -20,7 +20,6 @@ use diesel_async::RunQueryDsl;
 use crate::error::one_changed;
 use crate::pool::with_conn;
 use crate::schema::provider_grants as g;
-use crate::users::new_id;
 use crate::{StorageError, Store, now_ms};
 
 /// A grant as stored. Token columns are sealed bytes: storage never sees them in clear.
@@ -88,18 +87,19 @@ struct GrantRow<'a> {
 }
 
 impl Store {
-    /// Stores a new grant for an identity (at version 1).
+    /// Stores a new grant for an identity (at version 1). The caller picks the id, because
+    /// the sealed tokens are bound to it.
     pub async fn create_grant(
         &self,
+        id: &str,
         user_id: &str,
         identity_id: &str,
         provider_id: &str,
         tokens: &GrantTokens,
     ) -> Result<ProviderGrant, StorageError> {
-        let id = new_id();
         let now = now_ms();
         let row = GrantRow {
-            id: &id,
+            id,
             user_id,
             identity_id,
             provider_id,
@@ -119,7 +119,24 @@ impl Store {
                 .execute(conn)
                 .await?;
         });
-        self.get_grant(&id).await
+        self.get_grant(id).await
+    }
+
+    /// The user's newest grant that is not dead, if any.
+    pub async fn latest_live_grant(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<ProviderGrant>, StorageError> {
+        with_conn!(self, |conn| {
+            Ok(g::table
+                .filter(g::user_id.eq(user_id))
+                .filter(g::dead_at.is_null())
+                .order((g::created_at.desc(), g::id.desc()))
+                .select(ProviderGrant::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
     }
 
     /// `NotFound` when there is no such grant.

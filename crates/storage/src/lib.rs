@@ -22,11 +22,11 @@ pub use error::StorageError;
 pub use grants::{GrantTokens, LeaseClaim, ProviderGrant};
 pub use hist::CheckoutStats;
 pub use identities::Identity;
-pub use oauth::{AuthorizationCode, CodeOutcome, OAuthClient};
+pub use oauth::{AuthorizationCode, CodeOutcome, OAuthClient, PendingLogin};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
 pub use sessions::SessionRecord;
 pub use time::now_ms;
 pub use tokens::{
     AccessTokenRecord, FamilyRecord, NewAccessToken, NewRefreshToken, NewTokenFamily, RotateOutcome,
 };
-pub use users::{NewUser, User, normalize_email};
+pub use users::{NewUser, User, new_id, normalize_email};

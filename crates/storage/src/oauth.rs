@@ -5,7 +5,9 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::error::one_changed;
 use crate::pool::with_conn;
-use crate::schema::{authorization_codes as ac, consents as co, oauth_clients as oc};
+use crate::schema::{
+    authorization_codes as ac, consents as co, oauth_clients as oc, pending_logins as pl,
+};
 use crate::{StorageError, Store, now_ms};
 
 /// A registered client: by dynamic registration, by metadata document, or configured.
@@ -57,7 +59,66 @@ pub enum CodeOutcome {
     Invalid,
 }
 
+/// A federated sign-in in flight, keyed by the hash of its `state`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pl)]
+pub struct PendingLogin {
+    pub state_hash: Vec<u8>,
+    pub provider_id: String,
+    pub nonce: String,
+    /// The PKCE verifier, sealed.
+    pub pkce_verifier: Vec<u8>,
+    /// Where to continue afterwards (a same-origin path), as JSON.
+    pub authorize_request: String,
+    /// Hash of the browser's binding cookie: the callback must come from the same browser.
+    pub browser_binding: Vec<u8>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub created_at: i64,
+}
+
 impl Store {
+    pub async fn create_pending_login(&self, login: &PendingLogin) -> Result<(), StorageError> {
+        with_conn!(self, |conn| {
+            diesel::insert_into(pl::table)
+                .values(login)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Spends a pending login exactly once; `None` when unknown, expired or already used.
+    pub async fn consume_pending_login(
+        &self,
+        state_hash: &[u8],
+    ) -> Result<Option<PendingLogin>, StorageError> {
+        let now = now_ms();
+        with_conn!(self, |conn| {
+            conn.transaction::<_, StorageError, _>(async |conn| {
+                let spent = diesel::update(
+                    pl::table
+                        .find(state_hash)
+                        .filter(pl::used_at.is_null())
+                        .filter(pl::expires_at.gt(now)),
+                )
+                .set(pl::used_at.eq(now))
+                .execute(conn)
+                .await?;
+                if spent != 1 {
+                    return Ok(None);
+                }
+                Ok(pl::table
+                    .find(state_hash)
+                    .select(PendingLogin::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?)
+            })
+            .await
+        })
+    }
+
     /// Inserts or replaces a client (metadata documents are re-fetched and replaced).
     pub async fn upsert_client(&self, client: &OAuthClient) -> Result<(), StorageError> {
         with_conn!(self, |conn| {

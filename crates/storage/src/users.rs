@@ -57,7 +57,8 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-pub(crate) fn new_id() -> String {
+/// A fresh random id (UUID v4), the form every row id takes.
+pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 

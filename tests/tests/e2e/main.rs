@@ -8,6 +8,7 @@
 
 mod accounts;
 mod health;
+mod identity;
 mod oauth;
 mod proxy;
 mod proxy_clients;

@@ -105,6 +105,49 @@ pub fn pkce() -> Pkce {
     }
 }
 
+pub fn hidden_field(html: &str, name: &str) -> String {
+    hidden(html, name)
+}
+
+/// A code exchange for a public client, parsed.
+pub async fn exchange_plain(
+    token_url: &str,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+    redirect: &str,
+) -> Value {
+    Client::new()
+        .post(token_url)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", redirect),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `tools/list` on the `demo` upstream of the gateway at `base`.
+pub async fn list_tools(base: &str, token: &str) -> StatusCode {
+    let meta = json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                       "io.modelcontextprotocol/clientCapabilities": {} });
+    Client::new()
+        .post(format!("{base}/mcp/demo"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": { "_meta": meta } }))
+        .send().await.unwrap().status()
+}
+
 fn hidden(html: &str, name: &str) -> String {
     let needle = format!("name=\"{name}\" value=\"");
     let at = html

@@ -13,6 +13,11 @@ pub struct AuthConfig {
     pub api_token_ttl_secs: u64,
     /// Lifetime of a browser sign-in session.
     pub session_ttl_secs: u64,
+    /// How long an identity provider's answer about a user (groups, roles, claims) is reused
+    /// before it is asked again.
+    pub user_context_ttl_secs: u64,
+    /// Provider access tokens are refreshed this long before they expire.
+    pub provider_token_skew_secs: u64,
     /// Password hashing (argon2id) and its bounded pool.
     pub hashing: HasherConfig,
     pub rate_limit: RateLimitConfig,
@@ -23,6 +28,8 @@ impl Default for AuthConfig {
         Self {
             api_token_ttl_secs: 3_600,
             session_ttl_secs: 12 * 3_600,
+            user_context_ttl_secs: 300,
+            provider_token_skew_secs: 30,
             hashing: HasherConfig::default(),
             rate_limit: RateLimitConfig::default(),
         }

@@ -84,6 +84,11 @@ pub async fn handle(
         Err(e) => return e.into_response(),
     };
     let started = Instant::now();
+    // Federated users: who they are at their identity provider (cached; one provider call per
+    // grant and TTL, refreshed exactly once when due). A dead grant means signing in again.
+    if let Err(e) = state.identity.context_for_user(&principal.user_id).await {
+        return ApiError::from(e).into_response();
+    }
 
     let (body, message) = if parts.method == Method::POST {
         let bytes = match axum::body::to_bytes(body, proxy.body_limit).await {

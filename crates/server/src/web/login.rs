@@ -52,7 +52,13 @@ fn render_login(
 ) -> Response {
     match csrf::issue(state, jar, LOGIN_FORM) {
         Ok((jar, token)) => {
+            let providers: Vec<(String, String)> = state
+                .providers
+                .iter()
+                .map(|p| (p.id().to_owned(), p.display_name().to_owned()))
+                .collect();
             let view = LoginView {
+                providers: &providers,
                 error,
                 email,
                 csrf: &token,

@@ -32,6 +32,8 @@ input:focus-visible,button:focus-visible,a:focus-visible{outline:3px solid var(-
 button{margin-top:1.25rem;width:100%;padding:.65rem;font:inherit;font-weight:600;border:0;border-radius:8px;background:var(--accent);color:#fff;cursor:pointer}\
 button.secondary{background:transparent;color:var(--accent);border:1px solid var(--line)}\
 .error{border:1px solid var(--danger);color:var(--danger);border-radius:8px;padding:.6rem .8rem;margin:0 0 1rem}\
+a.provider{display:block;text-align:center;padding:.6rem;margin:.5rem 0;border:1px solid var(--line);border-radius:8px;color:var(--fg);text-decoration:none;font-weight:600}a.provider:hover{border-color:var(--accent)}\
+p.or{color:var(--muted);text-align:center;font-size:.9rem;margin:1rem 0 0}\
 .brand{font-weight:700;letter-spacing:.02em;color:var(--muted);margin-bottom:1rem}footer{color:var(--muted);font-size:.85rem;text-align:center;margin-top:1rem}";
 
 /// A full page with the security headers every page carries.
@@ -62,6 +64,8 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 pub struct LoginView<'a> {
+    /// Configured identity providers: (id, display name).
+    pub providers: &'a [(String, String)],
     pub error: Option<&'a str>,
     pub email: &'a str,
     pub csrf: &'a str,
@@ -73,8 +77,30 @@ pub fn login(status: StatusCode, view: &LoginView<'_>) -> Response {
         .error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
+    let return_query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("return_to", view.return_to)
+        .finish();
+    let federated: String = if view.providers.is_empty() {
+        String::new()
+    } else {
+        let links: String = view
+            .providers
+            .iter()
+            .map(|(id, name)| {
+                format!(
+                    "<a class=\"provider\" href=\"/login/{}?{}\">Sign in with {}</a>",
+                    escape(id),
+                    escape(&return_query),
+                    escape(name)
+                )
+            })
+            .collect();
+        format!(
+            "<nav aria-label=\"Sign-in methods\">{links}</nav><p class=\"or\">or with your mcpgate account</p>"
+        )
+    };
     let body = format!(
-        "<div class=\"card\"><h1>Sign in</h1><p class=\"sub\">to continue to your tools</p>{error}\
+        "<div class=\"card\"><h1>Sign in</h1><p class=\"sub\">to continue to your tools</p>{error}{federated}\
          <form method=\"post\" action=\"/login\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <input type=\"hidden\" name=\"return_to\" value=\"{return_to}\">\

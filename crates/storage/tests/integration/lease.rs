@@ -14,7 +14,13 @@ async fn grant(f: &Fixture) -> mcpgate_storage::ProviderGrant {
         .await
         .unwrap();
     f.store
-        .create_grant(&user.id, &identity.id, "corp", &tokens("v1"))
+        .create_grant(
+            &mcpgate_storage::new_id(),
+            &user.id,
+            &identity.id,
+            "corp",
+            &tokens("v1"),
+        )
         .await
         .unwrap()
 }
@@ -182,3 +188,19 @@ both_backends!(
     lease_fifty_claimers_two_replicas,
     super::fifty_claimers_two_replicas_one_winner
 );
+
+async fn latest_live_grant(f: Fixture) {
+    let s = &f.store;
+    let g1 = grant(&f).await;
+    assert_eq!(
+        s.latest_live_grant(&g1.user_id)
+            .await
+            .unwrap()
+            .map(|g| g.id),
+        Some(g1.id.clone())
+    );
+    s.mark_grant_dead(&g1.id).await.unwrap();
+    assert_eq!(s.latest_live_grant(&g1.user_id).await.unwrap(), None);
+    assert_eq!(s.latest_live_grant("nobody").await.unwrap(), None);
+}
+both_backends!(latest_live_grant_skips_dead_ones, super::latest_live_grant);

@@ -97,3 +97,40 @@ async fn consents(f: Fixture) {
     ));
 }
 both_backends!(consents_remembered_per_user_and_client, super::consents);
+
+async fn pending_logins(f: Fixture) {
+    use mcpgate_storage::PendingLogin;
+    let s = &f.store;
+    let login = |hash: &str, expires_at: i64| PendingLogin {
+        state_hash: hash.as_bytes().to_vec(),
+        provider_id: "corp".into(),
+        nonce: "n".into(),
+        pkce_verifier: b"sealed".to_vec(),
+        authorize_request: r#"{"return_to":"/"}"#.into(),
+        browser_binding: b"binding".to_vec(),
+        expires_at,
+        used_at: None,
+        created_at: now_ms(),
+    };
+    s.create_pending_login(&login("s1", now_ms() + 60_000))
+        .await
+        .unwrap();
+    s.create_pending_login(&login("old", now_ms() - 1))
+        .await
+        .unwrap();
+    let got = s.consume_pending_login(b"s1").await.unwrap().unwrap();
+    assert_eq!(got.provider_id, "corp");
+    assert!(got.used_at.is_some());
+    assert_eq!(
+        s.consume_pending_login(b"s1").await.unwrap(),
+        None,
+        "single use"
+    );
+    assert_eq!(
+        s.consume_pending_login(b"old").await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(s.consume_pending_login(b"none").await.unwrap(), None);
+}
+both_backends!(pending_logins_single_use, super::pending_logins);

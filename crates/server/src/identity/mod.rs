@@ -1,0 +1,256 @@
+//! The identity service: who a federated user is (`UserContext`), and their current provider
+//! access token, without asking the identity provider on every request.
+//!
+//! - User context is cached per provider grant with a TTL and loaded single-flight: N
+//!   concurrent requests of one user with a cold cache make one user-info call.
+//! - Provider tokens are refreshed before they expire (with skew) or after the provider
+//!   answers 401, once per grant: single-flight inside this process (keyed by grant and the
+//!   version read) and leased across replicas through storage (`claim_refresh_lease`). The
+//!   rotated refresh token is written (with the new access token, in one statement) before
+//!   either is used; waiters re-read the grant instead of refreshing again.
+//! - `invalid_grant` ends the grant: the client gets 401 and signs in again.
+//!
+//! Why this cannot deadlock: the only waiting is on a loader future (moka's single-flight) or
+//! on a short sleep before re-reading the grant. A refresh loader never calls back into
+//! `context` or `refresh` for the same key — it talks to storage and the provider only — so no
+//! future ever waits on itself, and no lock, permit or database connection is held while the
+//! provider is called (storage hands out units of work, never connections).
+
+pub mod refresh;
+pub mod web;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcpgate_core::{IdentityProvider, ProviderError, SecretString, UserContext};
+use mcpgate_crypto::{Place, SecretBox};
+use mcpgate_providers::Registry;
+use mcpgate_storage::{ProviderGrant, StorageError, Store};
+
+use crate::error::{ApiError, Challenge};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The grant is dead (`invalid_grant`) or gone: sign in again.
+    #[error("the identity provider ended the sign-in; sign in again")]
+    SignInAgain,
+    #[error("identity provider: {0}")]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("a sealed provider token could not be opened: {0}")]
+    Sealed(String),
+    #[error("provider {0:?} is not configured")]
+    UnknownProvider(String),
+}
+
+impl From<&IdentityError> for ApiError {
+    fn from(e: &IdentityError) -> Self {
+        match e {
+            IdentityError::SignInAgain => ApiError::Challenge {
+                status: axum::http::StatusCode::UNAUTHORIZED,
+                challenge: Challenge {
+                    error: Some("invalid_token"),
+                    description: Some(
+                        "the identity provider ended the sign-in; sign in again".into(),
+                    ),
+                    ..Default::default()
+                },
+            },
+            IdentityError::Provider(ProviderError::Transient(d)) => {
+                ApiError::BadGateway(format!("identity provider unavailable: {d}"))
+            }
+            IdentityError::Storage(s) => ApiError::Unavailable(s.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A grant as read, with its access token opened.
+#[derive(Debug, Clone)]
+pub struct GrantSnapshot {
+    pub id: String,
+    pub version: i64,
+    pub provider_id: String,
+    pub access_token: SecretString,
+    pub expires_at: Option<i64>,
+    pub has_refresh_token: bool,
+}
+
+pub struct IdentityService {
+    store: Store,
+    providers: Arc<Registry>,
+    secret_box: Arc<SecretBox>,
+    contexts: moka::future::Cache<String, Arc<UserContext>>,
+    grant_of_user: moka::future::Cache<String, Option<String>>,
+    refreshing: moka::future::Cache<(String, i64), Arc<GrantSnapshot>>,
+    /// This process's name in refresh leases.
+    owner: String,
+    skew_ms: i64,
+    lease_ttl: Duration,
+}
+
+/// Where a grant's sealed columns live (the AAD binds each to its row).
+pub fn place<'a>(column: &'a str, grant_id: &'a str) -> Place<'a> {
+    Place::new("provider_grants", column, grant_id)
+}
+
+impl IdentityService {
+    pub fn new(
+        store: Store,
+        providers: Arc<Registry>,
+        secret_box: Arc<SecretBox>,
+        context_ttl: Duration,
+        skew: Duration,
+    ) -> Self {
+        Self {
+            store,
+            providers,
+            secret_box,
+            contexts: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(context_ttl)
+                .build(),
+            grant_of_user: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
+            refreshing: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(5))
+                .build(),
+            owner: format!("mcpgate-{}", mcpgate_storage::new_id()),
+            skew_ms: i64::try_from(skew.as_millis()).unwrap_or(30_000),
+            lease_ttl: Duration::from_secs(30),
+        }
+    }
+
+    pub fn secret_box(&self) -> &SecretBox {
+        &self.secret_box
+    }
+
+    fn provider(&self, id: &str) -> Result<&Arc<dyn IdentityProvider>, IdentityError> {
+        self.providers
+            .get(id)
+            .ok_or_else(|| IdentityError::UnknownProvider(id.to_owned()))
+    }
+
+    /// The user's identity-provider context, or `None` for local accounts.
+    pub async fn context_for_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<Arc<UserContext>>, Arc<IdentityError>> {
+        let store = self.store.clone();
+        let uid = user_id.to_owned();
+        let grant = self
+            .grant_of_user
+            .try_get_with(uid.clone(), async move {
+                Ok::<_, IdentityError>(store.latest_live_grant(&uid).await?.map(|g| g.id))
+            })
+            .await?;
+        match grant {
+            None => Ok(None),
+            Some(grant_id) => self.context(&grant_id).await.map(Some),
+        }
+    }
+
+    /// The context of one grant: cached, loaded once for all concurrent callers.
+    pub async fn context(&self, grant_id: &str) -> Result<Arc<UserContext>, Arc<IdentityError>> {
+        let result = self
+            .contexts
+            .try_get_with(grant_id.to_owned(), self.load_context(grant_id))
+            .await;
+        if let Err(e) = &result
+            && matches!(**e, IdentityError::SignInAgain)
+        {
+            self.forget_grant(grant_id).await;
+        }
+        result
+    }
+
+    async fn load_context(&self, grant_id: &str) -> Result<Arc<UserContext>, IdentityError> {
+        let snapshot = self.current(grant_id).await?;
+        let provider = self.provider(&snapshot.provider_id)?;
+        match provider.user_info(&snapshot.access_token).await {
+            Ok(context) => Ok(Arc::new(context)),
+            // The provider refused a token we thought good: refresh once and retry once.
+            Err(ProviderError::Unauthorized(_)) if snapshot.has_refresh_token => {
+                let fresh = self.refresh(&snapshot.id, snapshot.version).await?;
+                match provider.user_info(&fresh.access_token).await {
+                    Ok(context) => Ok(Arc::new(context)),
+                    Err(ProviderError::Unauthorized(_) | ProviderError::InvalidGrant(_)) => {
+                        Err(IdentityError::SignInAgain)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(ProviderError::Unauthorized(_) | ProviderError::InvalidGrant(_)) => {
+                Err(IdentityError::SignInAgain)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The user's current provider access token (refreshed when due), for upstreams that
+    /// need it. `None` for local accounts.
+    pub async fn provider_token(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<SecretString>, IdentityError> {
+        let Some(grant) = self.store.latest_live_grant(user_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.current(&grant.id).await?.access_token))
+    }
+
+    /// Reads a grant and refreshes it first when its access token is about to expire.
+    pub async fn current(&self, grant_id: &str) -> Result<GrantSnapshot, IdentityError> {
+        let grant = self.store.get_grant(grant_id).await.map_err(|e| match e {
+            StorageError::NotFound => IdentityError::SignInAgain,
+            other => other.into(),
+        })?;
+        let snapshot = self.open(&grant)?;
+        let due = snapshot
+            .expires_at
+            .is_some_and(|at| at.saturating_sub(self.skew_ms) <= mcpgate_storage::now_ms());
+        if due && snapshot.has_refresh_token {
+            return self.refresh(grant_id, snapshot.version).await;
+        }
+        Ok(snapshot)
+    }
+
+    fn open(&self, grant: &ProviderGrant) -> Result<GrantSnapshot, IdentityError> {
+        if grant.dead_at.is_some() {
+            return Err(IdentityError::SignInAgain);
+        }
+        let access = self
+            .secret_box
+            .open(&grant.access_token, &place("access_token", &grant.id))
+            .map_err(|e| IdentityError::Sealed(e.to_string()))?;
+        Ok(GrantSnapshot {
+            id: grant.id.clone(),
+            version: grant.version,
+            provider_id: grant.provider_id.clone(),
+            access_token: SecretString::new(String::from_utf8_lossy(&access).into_owned()),
+            expires_at: grant.expires_at,
+            has_refresh_token: grant.refresh_token.is_some(),
+        })
+    }
+
+    /// Drops what this process cached about a grant (after it died or was replaced).
+    pub async fn forget_grant(&self, grant_id: &str) {
+        self.contexts.invalidate(grant_id).await;
+        self.grant_of_user.invalidate_all();
+    }
+
+    /// After a new sign-in: the user's grant changed.
+    pub async fn forget_user(&self, user_id: &str) {
+        self.grant_of_user.invalidate(user_id).await;
+    }
+}
+
+impl From<Arc<IdentityError>> for ApiError {
+    fn from(e: Arc<IdentityError>) -> Self {
+        ApiError::from(&*e)
+    }
+}

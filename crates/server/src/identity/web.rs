@@ -1,0 +1,345 @@
+//! Federated sign-in: `GET /login/{provider}` sends the browser to the identity provider;
+//! `GET /callback/{provider}` comes back, exactly once, from the same browser.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use mcpgate_core::{AuthorizationRequest, SecretString, UserContext};
+use mcpgate_crypto::{Place, TokenHash};
+use mcpgate_storage::{GrantTokens, NewUser, PendingLogin, StorageError, User, now_ms};
+use serde::Deserialize;
+
+use super::place;
+use crate::app::AppState;
+use crate::web::session::{random_value, removal, site_cookie};
+use crate::web::{pages, safe_return_to, session};
+
+/// A pending sign-in lives this long (the provider's login page must be finished within it).
+const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
+
+fn binding_cookie(https: bool) -> &'static str {
+    if https {
+        "__Host-mcpgate_login"
+    } else {
+        "mcpgate_login"
+    }
+}
+
+fn failed(status: StatusCode, text: &str) -> Response {
+    pages::message(status, "Sign-in failed", text)
+}
+
+#[derive(Deserialize)]
+pub struct Start {
+    return_to: Option<String>,
+    login_hint: Option<String>,
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    Path(provider_id): Path<String>,
+    jar: CookieJar,
+    Query(query): Query<Start>,
+) -> Response {
+    let Some(provider) = state.providers.get(&provider_id).cloned() else {
+        return failed(
+            StatusCode::NOT_FOUND,
+            "This sign-in method is not configured.",
+        );
+    };
+    let https = state.config.is_https();
+    let result = async {
+        let binding = random_value()?;
+        let csprng =
+            |e: mcpgate_crypto::CryptoError| crate::error::ApiError::Internal(e.to_string());
+        let client_state = mcpgate_crypto::token::random_state().map_err(csprng)?;
+        let nonce = mcpgate_crypto::token::random_nonce().map_err(csprng)?;
+        let verifier = mcpgate_crypto::pkce::generate_verifier().map_err(csprng)?;
+        let state_hash = TokenHash::of(&client_state);
+        let sealed_verifier = state
+            .secret_box
+            .seal(
+                verifier.expose().as_bytes(),
+                &Place::new("pending_logins", "pkce_verifier", &state_hash.to_hex()),
+            )
+            .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+        let return_to = safe_return_to(query.return_to.as_deref());
+        state
+            .store
+            .create_pending_login(&PendingLogin {
+                state_hash: state_hash.as_bytes().to_vec(),
+                provider_id: provider_id.clone(),
+                nonce: nonce.clone(),
+                pkce_verifier: sealed_verifier,
+                authorize_request: serde_json::json!({ "return_to": return_to }).to_string(),
+                browser_binding: TokenHash::of(&binding).as_bytes().to_vec(),
+                expires_at: now_ms() + PENDING_TTL_MS,
+                used_at: None,
+                created_at: now_ms(),
+            })
+            .await?;
+        let url = provider
+            .authorization_url(&AuthorizationRequest {
+                redirect_uri: callback_url(&state, &provider_id),
+                state: client_state,
+                nonce,
+                code_challenge: mcpgate_crypto::pkce::s256_challenge(verifier.expose()),
+                login_hint: query.login_hint.clone(),
+            })
+            .await
+            .map_err(|e| crate::error::ApiError::BadGateway(e.to_string()))?;
+        Ok::<_, crate::error::ApiError>((binding, url))
+    }
+    .await;
+    match result {
+        Ok((binding, url)) => (
+            jar.add(site_cookie(binding_cookie(https), binding, https)),
+            Redirect::to(url.as_str()),
+        )
+            .into_response(),
+        Err(e) => crate::web::login::error_page(e),
+    }
+}
+
+fn callback_url(state: &AppState, provider_id: &str) -> String {
+    format!("{}/callback/{provider_id}", state.config.issuer())
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+pub async fn callback(
+    State(state): State<AppState>,
+    Path(provider_id): Path<String>,
+    jar: CookieJar,
+    Query(query): Query<Callback>,
+) -> Response {
+    let https = state.config.is_https();
+    let Some(client_state) = query.state.as_deref() else {
+        return failed(
+            StatusCode::BAD_REQUEST,
+            "The identity provider sent no state.",
+        );
+    };
+    let state_hash = TokenHash::of(client_state);
+    let pending = match state
+        .store
+        .consume_pending_login(state_hash.as_bytes())
+        .await
+    {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return failed(
+                StatusCode::BAD_REQUEST,
+                "This sign-in link is unknown, expired or was already used. Start again.",
+            );
+        }
+        Err(e) => return crate::web::login::error_page(e.into()),
+    };
+    let same_browser = jar.get(binding_cookie(https)).is_some_and(|c| {
+        TokenHash::of(c.value()).as_bytes().as_slice() == pending.browser_binding.as_slice()
+    });
+    if pending.provider_id != provider_id || !same_browser {
+        return failed(
+            StatusCode::BAD_REQUEST,
+            "This sign-in was started in another browser or for another provider. Start again.",
+        );
+    }
+    let jar = jar.add(removal(binding_cookie(https), https));
+    if let Some(error) = &query.error {
+        let detail = query.error_description.as_deref().unwrap_or("");
+        tracing::info!(provider = %provider_id, %error, "identity provider refused the sign-in");
+        let text = format!(
+            "The identity provider did not sign you in ({error}{}{detail}).",
+            if detail.is_empty() { "" } else { ": " }
+        );
+        return (jar, failed(StatusCode::FORBIDDEN, &text)).into_response();
+    }
+    let Some(code) = query.code.as_deref() else {
+        return failed(
+            StatusCode::BAD_REQUEST,
+            "The identity provider sent no code.",
+        );
+    };
+    match finish(&state, &pending, code).await {
+        Ok(user) => {
+            let return_to: Option<String> =
+                serde_json::from_str::<serde_json::Value>(&pending.authorize_request)
+                    .ok()
+                    .and_then(|v| v["return_to"].as_str().map(String::from));
+            match session::start(&state, jar, &user).await {
+                Ok(jar) => {
+                    (jar, Redirect::to(&safe_return_to(return_to.as_deref()))).into_response()
+                }
+                Err(e) => crate::web::login::error_page(e),
+            }
+        }
+        Err(response) => response,
+    }
+}
+
+/// Code exchange, user info, the user and identity, the sealed grant.
+async fn finish(state: &AppState, pending: &PendingLogin, code: &str) -> Result<User, Response> {
+    let provider = state
+        .providers
+        .get(&pending.provider_id)
+        .cloned()
+        .ok_or_else(|| {
+            failed(
+                StatusCode::NOT_FOUND,
+                "This sign-in method is not configured.",
+            )
+        })?;
+    let verifier = state
+        .secret_box
+        .open(
+            &pending.pkce_verifier,
+            &Place::new(
+                "pending_logins",
+                "pkce_verifier",
+                &TokenHash::from_bytes(
+                    <[u8; 32]>::try_from(pending.state_hash.as_slice()).unwrap_or([0; 32]),
+                )
+                .to_hex(),
+            ),
+        )
+        .map_err(|_| {
+            failed(
+                StatusCode::BAD_REQUEST,
+                "This sign-in could not be verified. Start again.",
+            )
+        })?;
+    let verifier = String::from_utf8_lossy(&verifier).into_owned();
+    let provider_failed = |e: mcpgate_core::ProviderError| {
+        tracing::warn!(provider = %pending.provider_id, error = %e, "federated sign-in failed");
+        failed(
+            StatusCode::BAD_GATEWAY,
+            "The identity provider could not complete the sign-in. Try again.",
+        )
+    };
+    let tokens = provider
+        .exchange_code(
+            code,
+            &verifier,
+            &callback_url(state, &pending.provider_id),
+            &pending.nonce,
+        )
+        .await
+        .map_err(provider_failed)?;
+    let context = provider
+        .user_info(&tokens.access_token)
+        .await
+        .map_err(provider_failed)?;
+    let user = link_user(state, &pending.provider_id, &context).await?;
+    if user.is_disabled() {
+        return Err(failed(StatusCode::FORBIDDEN, "This account is disabled."));
+    }
+    let identity = match state
+        .store
+        .find_identity(&pending.provider_id, &context.subject)
+        .await
+    {
+        Ok(Some(i)) => i,
+        Ok(None) => state
+            .store
+            .create_identity(
+                &user.id,
+                &pending.provider_id,
+                &context.subject,
+                &context.claims,
+            )
+            .await
+            .map_err(|e| crate::web::login::error_page(e.into()))?,
+        Err(e) => return Err(crate::web::login::error_page(e.into())),
+    };
+    let _ = state
+        .store
+        .update_identity_claims(&identity.id, &context.claims)
+        .await;
+    let grant_id = mcpgate_storage::new_id();
+    let seal = |column: &str, value: &SecretString| {
+        state
+            .secret_box
+            .seal(value.expose().as_bytes(), &place(column, &grant_id))
+    };
+    let sealed = (|| {
+        Ok::<_, mcpgate_crypto::SealError>(GrantTokens {
+            access_token: seal("access_token", &tokens.access_token)?,
+            refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| seal("refresh_token", t))
+                .transpose()?,
+            id_token: tokens
+                .id_token
+                .as_ref()
+                .map(|t| seal("id_token", t))
+                .transpose()?,
+            expires_at: tokens.expires_at.map(|s| s.saturating_mul(1000)),
+            refresh_expires_at: tokens.refresh_expires_at.map(|s| s.saturating_mul(1000)),
+            scopes: tokens.scopes.join(" "),
+        })
+    })()
+    .map_err(|e| crate::web::login::error_page(crate::error::ApiError::Internal(e.to_string())))?;
+    state
+        .store
+        .create_grant(
+            &grant_id,
+            &user.id,
+            &identity.id,
+            &pending.provider_id,
+            &sealed,
+        )
+        .await
+        .map_err(|e| crate::web::login::error_page(e.into()))?;
+    state.identity.forget_user(&user.id).await;
+    tracing::info!(user.id = %user.id, provider = %pending.provider_id, "signed in through an identity provider");
+    Ok(user)
+}
+
+/// The user behind an identity: linked before, or matched by a verified email, or new.
+async fn link_user(
+    state: &AppState,
+    provider_id: &str,
+    context: &UserContext,
+) -> Result<User, Response> {
+    let page = |e: StorageError| crate::web::login::error_page(e.into());
+    if let Some(identity) = state
+        .store
+        .find_identity(provider_id, &context.subject)
+        .await
+        .map_err(page)?
+    {
+        return state.store.get_user(&identity.user_id).await.map_err(page);
+    }
+    let email = context
+        .email
+        .clone()
+        .unwrap_or_else(|| format!("{}@{provider_id}.invalid", context.subject));
+    if let Some(existing) = state.store.find_user_by_email(&email).await.map_err(page)? {
+        // Only a verified email may join an existing account; otherwise it could be anyone's.
+        if context.email_verified {
+            return Ok(existing);
+        }
+        return Err(failed(
+            StatusCode::CONFLICT,
+            "An account with this email already exists, and the identity provider has not verified the email.",
+        ));
+    }
+    state
+        .store
+        .create_user(&NewUser {
+            email,
+            display_name: context.name.clone(),
+            password_hash: None,
+            is_admin: false,
+        })
+        .await
+        .map_err(page)
+}

@@ -1,0 +1,503 @@
+//! Federated sign-in through a real, certified OIDC server (`oidc-provider`, shaped as a
+//! Keycloak realm), and the identity service under concurrency: one user-info call per grant
+//! and TTL, one refresh per expiry across requests and replicas, dead grants end sessions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcpgate_core::{ProviderSettings, SecretString};
+use mcpgate_fixture_oidc_provider::{CLIENT_SECRET, Realm, RealmOptions};
+use mcpgate_server::Config;
+use mcpgate_tests::fixtures::FixtureUpstream;
+use mcpgate_tests::{TestDb, TestServer, test_config};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::oauth::{browser, pkce};
+use crate::proxy::upstream_config;
+
+const CB: &str = "http://127.0.0.1/callback";
+
+struct IdRig {
+    realm: Realm,
+    gateway: TestServer,
+    db: TestDb,
+    _upstream: FixtureUpstream,
+    config: Config,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl IdRig {
+    async fn start(
+        test: &str,
+        options: RealmOptions,
+        db: TestDb,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let options = RealmOptions {
+            redirect_uris: vec![format!("{base}/callback/corp")],
+            ..options
+        };
+        let realm = Realm::start(test, options).await.unwrap()?;
+        let upstream = FixtureUpstream::start().await.unwrap();
+        let mut config = test_config(db.url());
+        config.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        config.public_url = base;
+        config.upstreams = vec![upstream_config("demo", &upstream.url)];
+        config.auth.provider_token_skew_secs = 0;
+        config.providers = vec![ProviderSettings {
+            id: "corp".into(),
+            kind: "keycloak".into(),
+            display_name: Some("Corp SSO".into()),
+            client_id: "mcpgate".into(),
+            client_secret: Some(SecretString::new(CLIENT_SECRET)),
+            scopes: vec!["email".into(), "profile".into()],
+            options: json!({ "server_url": realm.server_url, "realm": "test", "token_auth": "client_secret_post" })
+                .as_object()
+                .cloned()
+                .unwrap(),
+            ..Default::default()
+        }];
+        adjust(&mut config);
+        let gateway = TestServer::start(config.clone()).await.unwrap();
+        Some(Self {
+            realm,
+            gateway,
+            db,
+            _upstream: upstream,
+            config,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.gateway.url(path)
+    }
+}
+
+/// An OAuth client that signs in through the realm: DCR, authorize, "Sign in with Corp SSO",
+/// the realm's headless login (by login_hint), consent, code exchange. Returns the tokens.
+async fn federated_tokens(rig: &IdRig, b: &Client, login_hint: &str) -> Result<Value, String> {
+    let r = Client::new()
+        .post(rig.url("/oauth/register"))
+        .json(&json!({ "client_name": "Federated Client", "redirect_uris": [CB] }))
+        .send()
+        .await
+        .unwrap();
+    let client_id = r.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let p = pkce();
+    let mut authorize = Url::parse(&rig.url("/oauth/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", CB)
+        .append_pair("code_challenge", &p.challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "s")
+        .append_pair("resource", &rig.url("/mcp/demo"));
+    let return_to = format!("{}?{}", authorize.path(), authorize.query().unwrap());
+    let mut url = Url::parse(&rig.url("/login/corp")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("return_to", &return_to)
+        .append_pair("login_hint", login_hint);
+    let mut next = url.to_string();
+    for _ in 0..20 {
+        if next.starts_with(CB) {
+            let back = Url::parse(&next).unwrap();
+            let code = back
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+                .ok_or_else(|| format!("no code: {next}"))?;
+            let token_url = rig.url("/oauth/token");
+            let t =
+                crate::oauth::exchange_plain(&token_url, &client_id, &code, &p.verifier, CB).await;
+            return Ok(t);
+        }
+        let r = b.get(&next).send().await.unwrap();
+        if r.status().is_redirection() {
+            let loc = r.headers()["location"].to_str().unwrap().to_owned();
+            next = Url::parse(&next).unwrap().join(&loc).unwrap().to_string();
+            continue;
+        }
+        let status = r.status();
+        let html = r.text().await.unwrap();
+        if status == StatusCode::OK && html.contains("action=\"/oauth/authorize\"") {
+            let field = |name: &str| crate::oauth::hidden_field(&html, name);
+            let r = b
+                .post(rig.url("/oauth/authorize"))
+                .form(&[
+                    ("csrf", field("csrf")),
+                    ("request", field("request")),
+                    ("decision", "approve".into()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            next = r.headers()["location"].to_str().unwrap().to_owned();
+            if next.starts_with('/') {
+                next = rig.url(&next);
+            }
+            continue;
+        }
+        return Err(format!("{status}: {html}"));
+    }
+    Err("too many redirects".into())
+}
+
+async fn tools_list(base: &str, token: &str) -> StatusCode {
+    crate::oauth::list_tools(base, token).await
+}
+
+fn keycloak_opaque() -> RealmOptions {
+    RealmOptions {
+        jwt_access_tokens: false,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn federated_sign_in_through_keycloak_inside_the_oauth_flow() {
+    let db = TestDb::sqlite().unwrap();
+    let Some(rig) = IdRig::start("federated_sign_in", RealmOptions::default(), db, |_| {}).await
+    else {
+        return;
+    };
+    // The sign-in page offers the provider.
+    let page = browser()
+        .get(rig.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in with Corp SSO"), "{page}");
+    let t = federated_tokens(&rig, &browser(), "alice").await.unwrap();
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(tools_list(&rig.gateway.base, access).await, StatusCode::OK);
+    assert!(
+        t.get("id_token").is_none(),
+        "the provider's tokens never reach the client"
+    );
+    // The user was created from the provider's verified email and linked.
+    let store = rig.db.store().await.unwrap();
+    let user = store
+        .find_user_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let grant = store.latest_live_grant(&user.id).await.unwrap().unwrap();
+    assert!(
+        !grant.access_token.windows(3).any(|w| w == b"eyJ"),
+        "sealed at rest"
+    );
+    // Signing in again links to the same user.
+    federated_tokens(&rig, &browser(), "alice").await.unwrap();
+    assert_eq!(store.list_users(None, 100).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hundred_concurrent_requests_make_one_userinfo_call_per_ttl() {
+    let db = TestDb::sqlite().unwrap();
+    let Some(rig) = IdRig::start("one_userinfo", keycloak_opaque(), db, |c| {
+        c.auth.user_context_ttl_secs = 5
+    })
+    .await
+    else {
+        return;
+    };
+    let t = federated_tokens(&rig, &browser(), "alice").await.unwrap();
+    let access = Arc::new(t["access_token"].as_str().unwrap().to_owned());
+    let burst = || {
+        let access = access.clone();
+        let base = rig.gateway.base.clone();
+        async move {
+            let tasks: Vec<_> = (0..100)
+                .map(|_| {
+                    let (access, base) = (access.clone(), base.clone());
+                    tokio::spawn(async move { tools_list(&base, &access).await })
+                })
+                .collect();
+            for t in tasks {
+                assert_eq!(t.await.unwrap(), StatusCode::OK);
+            }
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(5100)).await; // the sign-in's own context expires
+    rig.realm.reset_counts().await.unwrap();
+    burst().await;
+    assert_eq!(
+        rig.realm.count("userinfo").await.unwrap(),
+        1,
+        "cold: one call for 100 requests"
+    );
+    burst().await;
+    assert_eq!(rig.realm.count("userinfo").await.unwrap(), 1, "warm: none");
+    tokio::time::sleep(Duration::from_millis(5100)).await;
+    burst().await;
+    assert_eq!(
+        rig.realm.count("userinfo").await.unwrap(),
+        2,
+        "after the TTL: one more"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hundred_concurrent_requests_after_expiry_make_one_refresh() {
+    let db = TestDb::sqlite().unwrap();
+    let options = RealmOptions {
+        access_token_ttl: 2,
+        ..keycloak_opaque()
+    };
+    let Some(rig) = IdRig::start("one_refresh", options, db, |c| {
+        c.auth.user_context_ttl_secs = 1
+    })
+    .await
+    else {
+        return;
+    };
+    let t = federated_tokens(&rig, &browser(), "alice").await.unwrap();
+    let access = t["access_token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(2200)).await; // provider token and context expired
+    rig.realm.reset_counts().await.unwrap();
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (access, base) = (access.clone(), rig.gateway.base.clone());
+            tokio::spawn(async move { tools_list(&base, &access).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK, "every request succeeds");
+    }
+    assert_eq!(
+        rig.realm.count("token").await.unwrap(),
+        1,
+        "exactly one refresh (rotation on)"
+    );
+    assert_eq!(rig.realm.count("userinfo").await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_on_one_postgres_refresh_exactly_once() {
+    let Some(db) = TestDb::postgres("two_replicas_refresh_once").await.unwrap() else {
+        return;
+    };
+    let options = RealmOptions {
+        access_token_ttl: 2,
+        ..keycloak_opaque()
+    };
+    let Some(rig) = IdRig::start("two_replicas", options, db, |c| {
+        c.auth.user_context_ttl_secs = 1
+    })
+    .await
+    else {
+        return;
+    };
+    // A second replica: same database, same keys, same public URL, its own pool and caches.
+    let mut config = rig.config.clone();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let replica = TestServer::start(config).await.unwrap();
+    let t = federated_tokens(&rig, &browser(), "alice").await.unwrap();
+    let access = t["access_token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    rig.realm.reset_counts().await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(100));
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let base = if i % 2 == 0 {
+                rig.gateway.base.clone()
+            } else {
+                replica.base.clone()
+            };
+            let (access, barrier) = (access.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                tools_list(&base, &access).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(
+        rig.realm.count("token").await.unwrap(),
+        1,
+        "one refresh across both replicas"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_refused_with_invalid_grant_ends_the_grant_and_the_client_gets_401() {
+    let db = TestDb::sqlite().unwrap();
+    let options = RealmOptions {
+        access_token_ttl: 2,
+        ..keycloak_opaque()
+    };
+    let Some(rig) = IdRig::start("invalid_grant", options, db, |c| {
+        c.auth.user_context_ttl_secs = 1
+    })
+    .await
+    else {
+        return;
+    };
+    let t = federated_tokens(&rig, &browser(), "alice").await.unwrap();
+    let access = t["access_token"].as_str().unwrap().to_owned();
+    // Spend the stored refresh token behind mcpgate's back: with rotation on, mcpgate's copy
+    // is now a reused token and the realm answers invalid_grant.
+    let store = rig.db.store().await.unwrap();
+    let user = store
+        .find_user_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let grant = store.latest_live_grant(&user.id).await.unwrap().unwrap();
+    let keys = mcpgate_server::app::secret_box(&rig.config).unwrap();
+    let rt = keys
+        .open(
+            grant.refresh_token.as_deref().unwrap(),
+            &mcpgate_server::identity::place("refresh_token", &grant.id),
+        )
+        .unwrap();
+    let r = Client::new()
+        .post(format!(
+            "{}/protocol/openid-connect/token",
+            rig.realm.issuer
+        ))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &String::from_utf8_lossy(&rt)),
+            ("client_id", "mcpgate"),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let status = tools_list(&rig.gateway.base, &access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "sign in again");
+    assert!(
+        store.get_grant(&grant.id).await.unwrap().dead_at.is_some(),
+        "the grant is dead"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_down_gives_a_clear_502_and_a_warm_context_is_still_served() {
+    let db = TestDb::sqlite().unwrap();
+    let Some(rig) = IdRig::start("provider_down", keycloak_opaque(), db, |c| {
+        c.auth.user_context_ttl_secs = 3
+    })
+    .await
+    else {
+        return;
+    };
+    let t = federated_tokens(&rig, &browser(), "alice").await.unwrap();
+    let access = t["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(tools_list(&rig.gateway.base, &access).await, StatusCode::OK);
+    let IdRig { realm, gateway, .. } = rig;
+    drop(realm); // the identity provider goes away
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        tools_list(&gateway.base, &access).await,
+        StatusCode::OK,
+        "cached context within its TTL"
+    );
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        tools_list(&gateway.base, &access).await,
+        StatusCode::BAD_GATEWAY
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_callbacks_end_in_a_clear_page() {
+    let db = TestDb::sqlite().unwrap();
+    let Some(rig) = IdRig::start("bad_callbacks", RealmOptions::default(), db, |_| {}).await else {
+        return;
+    };
+    let b = browser();
+    // Unknown state.
+    let r = b
+        .get(rig.url("/callback/corp?code=x&state=made-up"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("unknown, expired or was already used")
+    );
+    // No state at all.
+    let r = b
+        .get(rig.url("/callback/corp?code=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // A real start, whose callback we capture instead of following.
+    let start = |b: Client, hint: &'static str| {
+        let url = rig.url(&format!("/login/corp?login_hint={hint}"));
+        let realm_base = rig.realm.server_url.clone();
+        async move {
+            let mut next = url;
+            loop {
+                let r = b.get(&next).send().await.unwrap();
+                let loc = r.headers()["location"].to_str().unwrap().to_owned();
+                let loc = Url::parse(&next).unwrap().join(&loc).unwrap().to_string();
+                if loc.contains("/callback/corp") {
+                    return loc;
+                }
+                assert!(
+                    loc.starts_with(&realm_base) || loc.starts_with("http://127.0.0.1"),
+                    "{loc}"
+                );
+                next = loc;
+            }
+        }
+    };
+    // The provider refuses (access_denied): a page, not a 500.
+    let denied = start(b.clone(), "deny").await;
+    let r = b.get(&denied).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("access_denied"));
+    // Another browser presenting this browser's callback.
+    let callback = start(b.clone(), "alice").await;
+    let other = browser();
+    let r = other.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("another browser"));
+    // That attempt spent the state: replaying it, even from the right browser, fails.
+    let r = b.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // A callback completes once from the right browser, and not twice.
+    let callback = start(b.clone(), "alice").await;
+    let r = b.get(&callback).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let r = b.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
