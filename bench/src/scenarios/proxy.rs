@@ -22,6 +22,8 @@ use tokio::runtime::Runtime;
 use crate::stats::{self, Samples, Table};
 
 const TOKEN: &str = "bench-token";
+/// Direct and through runs alternate this many times per concurrency level.
+const ROUNDS: u32 = 5;
 
 struct BenchAuth;
 
@@ -159,12 +161,30 @@ impl CpuTimes {
 }
 
 impl Run {
+    fn empty() -> Self {
+        Run {
+            samples: Samples::default(),
+            elapsed: Duration::ZERO,
+            errors: 0,
+            cpu: CpuTimes::default(),
+        }
+    }
+
+    fn absorb(&mut self, other: Run) {
+        self.samples.extend(other.samples);
+        self.elapsed += other.elapsed;
+        self.errors += other.errors;
+        for (k, v) in other.cpu.0 {
+            *self.cpu.0.entry(k).or_insert(Duration::ZERO) += v;
+        }
+    }
+
     fn rps(&self) -> f64 {
         self.samples.len() as f64 / self.elapsed.as_secs_f64()
     }
 }
 
-/// Closed loop: `concurrency` workers for `duration`, after a short warm-up.
+/// Closed loop: `concurrency` workers for `duration`, after a warm-up of a fifth of it.
 async fn load(target: &Target, concurrency: usize, duration: Duration) -> anyhow::Result<Run> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -220,13 +240,17 @@ async fn load(target: &Target, concurrency: usize, duration: Duration) -> anyhow
 }
 
 /// Time to the first SSE event and to the end of a 100-event stream.
-async fn sse(target: &Target, iterations: usize) -> anyhow::Result<(Samples, Samples)> {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+async fn sse(
+    target: &Target,
+    http: &reqwest::Client,
+    first: &mut Samples,
+    all: &mut Samples,
+    record: bool,
+) -> anyhow::Result<()> {
     let body = call_body("slow", json!({"count": 100, "interval_ms": 0}));
-    let (mut first, mut all) = (Samples::default(), Samples::default());
-    for i in 0..iterations + 5 {
-        let started = Instant::now();
-        let response = target.request(&http, "slow", body.clone()).send().await?;
+    let started = Instant::now();
+    {
+        let response = target.request(http, "slow", body.clone()).send().await?;
         anyhow::ensure!(response.status().is_success(), "{}", response.status());
         let mut stream = response.bytes_stream();
         let mut first_at = None;
@@ -242,12 +266,12 @@ async fn sse(target: &Target, iterations: usize) -> anyhow::Result<(Samples, Sam
             events == 101,
             "expected 100 progress events and a result, got {events}"
         );
-        if i >= 5 {
+        if record {
             first.push(first_at.unwrap_or_default());
             all.push(started.elapsed());
         }
     }
-    Ok((first, all))
+    Ok(())
 }
 
 pub fn run(short: bool) -> anyhow::Result<()> {
@@ -310,10 +334,10 @@ pub fn run(short: bool) -> anyhow::Result<()> {
     };
     println!(
         "\nmethod: closed-loop `tools/call echo` (2026-07-28, application/json) for {} per \
-         level after a {} warm-up; fixture, mcpgate and load generator in one process on \
+         level (in 5 alternating direct/through slices, each after a warm-up of a fifth of \
+         it); fixture, mcpgate and load generator in one process on \
          separate 2-thread runtimes; ratio = through / direct, same run.",
         if short { "1 s" } else { "5 s" },
-        if short { "0.2 s" } else { "1 s" },
     );
     let duration = Duration::from_secs(if short { 1 } else { 5 });
     let table = Table::new(
@@ -333,8 +357,13 @@ pub fn run(short: bool) -> anyhow::Result<()> {
     );
     let mut cpu_rows = Vec::new();
     for concurrency in [1usize, 16, 64] {
-        let mut d = client_rt.block_on(load(&direct, concurrency, duration))?;
-        let mut t = client_rt.block_on(load(&through, concurrency, duration))?;
+        // Direct and through alternate in slices, so load from elsewhere on a shared machine
+        // falls on both alike.
+        let (mut d, mut t) = (Run::empty(), Run::empty());
+        for _ in 0..ROUNDS {
+            d.absorb(client_rt.block_on(load(&direct, concurrency, duration / ROUNDS))?);
+            t.absorb(client_rt.block_on(load(&through, concurrency, duration / ROUNDS))?);
+        }
         for (target, run) in [("direct", &d), ("through", &t)] {
             let n = run.samples.len();
             cpu_rows.push([
@@ -376,7 +405,7 @@ pub fn run(short: bool) -> anyhow::Result<()> {
 
     let iterations = if short { 20 } else { 200 };
     let table = Table::new(
-        "SSE: `slow` tool streaming 100 progress events + result (sequential)",
+        "SSE: `slow` tool streaming 100 progress events + result (sequential, alternating)",
         &[
             "target",
             "n",
@@ -386,9 +415,22 @@ pub fn run(short: bool) -> anyhow::Result<()> {
             "whole stream p99",
         ],
     );
+    // Direct and through alternate request by request; the first five of each warm up.
+    let mut results = [
+        (Samples::default(), Samples::default()),
+        (Samples::default(), Samples::default()),
+    ];
+    client_rt.block_on(async {
+        let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+        for i in 0..iterations + 5 {
+            for (target, (first, all)) in [&direct, &through].into_iter().zip(results.iter_mut()) {
+                sse(target, &http, first, all, i >= 5).await?;
+            }
+        }
+        anyhow::Ok(())
+    })?;
     let mut first_direct = None;
-    for (name, target) in [("direct", &direct), ("through", &through)] {
-        let (mut first, mut all) = client_rt.block_on(sse(target, iterations))?;
+    for (name, (mut first, mut all)) in ["direct", "through"].into_iter().zip(results) {
         let p50 = first.percentile(50.0);
         table.row(&[
             name.into(),
