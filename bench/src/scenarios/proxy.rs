@@ -22,6 +22,8 @@ use tokio::runtime::Runtime;
 use crate::stats::{self, Samples, Table};
 
 const TOKEN: &str = "bench-token";
+/// Direct and through runs alternate this many times per concurrency level.
+const ROUNDS: u32 = 5;
 
 struct BenchAuth;
 
@@ -159,12 +161,30 @@ impl CpuTimes {
 }
 
 impl Run {
+    fn empty() -> Self {
+        Run {
+            samples: Samples::default(),
+            elapsed: Duration::ZERO,
+            errors: 0,
+            cpu: CpuTimes::default(),
+        }
+    }
+
+    fn absorb(&mut self, other: Run) {
+        self.samples.extend(other.samples);
+        self.elapsed += other.elapsed;
+        self.errors += other.errors;
+        for (k, v) in other.cpu.0 {
+            *self.cpu.0.entry(k).or_insert(Duration::ZERO) += v;
+        }
+    }
+
     fn rps(&self) -> f64 {
         self.samples.len() as f64 / self.elapsed.as_secs_f64()
     }
 }
 
-/// Closed loop: `concurrency` workers for `duration`, after a short warm-up.
+/// Closed loop: `concurrency` workers for `duration`, after a warm-up of a fifth of it.
 async fn load(target: &Target, concurrency: usize, duration: Duration) -> anyhow::Result<Run> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -220,13 +240,18 @@ async fn load(target: &Target, concurrency: usize, duration: Duration) -> anyhow
 }
 
 /// Time to the first SSE event and to the end of a 100-event stream.
-async fn sse(target: &Target, iterations: usize) -> anyhow::Result<(Samples, Samples)> {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
-    let body = call_body("slow", json!({"count": 100, "interval_ms": 0}));
-    let (mut first, mut all) = (Samples::default(), Samples::default());
-    for i in 0..iterations + 5 {
-        let started = Instant::now();
-        let response = target.request(&http, "slow", body.clone()).send().await?;
+async fn sse(
+    target: &Target,
+    http: &reqwest::Client,
+    interval_ms: u64,
+    first: &mut Samples,
+    all: &mut Samples,
+    record: bool,
+) -> anyhow::Result<()> {
+    let body = call_body("slow", json!({"count": 100, "interval_ms": interval_ms}));
+    let started = Instant::now();
+    {
+        let response = target.request(http, "slow", body.clone()).send().await?;
         anyhow::ensure!(response.status().is_success(), "{}", response.status());
         let mut stream = response.bytes_stream();
         let mut first_at = None;
@@ -242,12 +267,12 @@ async fn sse(target: &Target, iterations: usize) -> anyhow::Result<(Samples, Sam
             events == 101,
             "expected 100 progress events and a result, got {events}"
         );
-        if i >= 5 {
+        if record {
             first.push(first_at.unwrap_or_default());
             all.push(started.elapsed());
         }
     }
-    Ok((first, all))
+    Ok(())
 }
 
 pub fn run(short: bool) -> anyhow::Result<()> {
@@ -310,10 +335,10 @@ pub fn run(short: bool) -> anyhow::Result<()> {
     };
     println!(
         "\nmethod: closed-loop `tools/call echo` (2026-07-28, application/json) for {} per \
-         level after a {} warm-up; fixture, mcpgate and load generator in one process on \
+         level (in 5 alternating direct/through slices, each after a warm-up of a fifth of \
+         it); fixture, mcpgate and load generator in one process on \
          separate 2-thread runtimes; ratio = through / direct, same run.",
         if short { "1 s" } else { "5 s" },
-        if short { "0.2 s" } else { "1 s" },
     );
     let duration = Duration::from_secs(if short { 1 } else { 5 });
     let table = Table::new(
@@ -333,8 +358,13 @@ pub fn run(short: bool) -> anyhow::Result<()> {
     );
     let mut cpu_rows = Vec::new();
     for concurrency in [1usize, 16, 64] {
-        let mut d = client_rt.block_on(load(&direct, concurrency, duration))?;
-        let mut t = client_rt.block_on(load(&through, concurrency, duration))?;
+        // Direct and through alternate in slices, so load from elsewhere on a shared machine
+        // falls on both alike.
+        let (mut d, mut t) = (Run::empty(), Run::empty());
+        for _ in 0..ROUNDS {
+            d.absorb(client_rt.block_on(load(&direct, concurrency, duration / ROUNDS))?);
+            t.absorb(client_rt.block_on(load(&through, concurrency, duration / ROUNDS))?);
+        }
         for (target, run) in [("direct", &d), ("through", &t)] {
             let n = run.samples.len();
             cpu_rows.push([
@@ -374,36 +404,61 @@ pub fn run(short: bool) -> anyhow::Result<()> {
         table.row(&row);
     }
 
-    let iterations = if short { 20 } else { 200 };
+    // Two shapes of stream: a burst (the upstream writes all 100 events back to back, so the
+    // three components compete for the cores while the first event travels) and paced (one
+    // event per millisecond, as a tool reporting progress does).
     let table = Table::new(
-        "SSE: `slow` tool streaming 100 progress events + result (sequential)",
+        "SSE: `slow` tool streaming 100 progress events + result (sequential, alternating)",
         &[
+            "events",
             "target",
             "n",
             "first event p50",
             "first event p99",
+            "first event added (p50)",
             "whole stream p50",
             "whole stream p99",
         ],
     );
-    let mut first_direct = None;
-    for (name, target) in [("direct", &direct), ("through", &through)] {
-        let (mut first, mut all) = client_rt.block_on(sse(target, iterations))?;
-        let p50 = first.percentile(50.0);
-        table.row(&[
-            name.into(),
-            first.len().to_string(),
-            stats::fmt_dur(p50),
-            stats::fmt_dur(first.percentile(99.0)),
-            stats::fmt_dur(all.percentile(50.0)),
-            stats::fmt_dur(all.percentile(99.0)),
-        ]);
-        match first_direct {
-            None => first_direct = Some(p50),
-            Some(d) => println!(
-                "\nfirst-event ratio (through / direct, p50): {}",
-                stats::ratio(p50.as_secs_f64(), d.as_secs_f64())
-            ),
+    for (shape, interval_ms, iterations) in [
+        ("burst", 0u64, if short { 20 } else { 200 }),
+        ("1 per ms", 1, if short { 10 } else { 50 }),
+    ] {
+        // Direct and through alternate request by request; the first five of each warm up.
+        let mut results = [
+            (Samples::default(), Samples::default()),
+            (Samples::default(), Samples::default()),
+        ];
+        client_rt.block_on(async {
+            let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+            for i in 0..iterations + 5 {
+                for (target, (first, all)) in
+                    [&direct, &through].into_iter().zip(results.iter_mut())
+                {
+                    sse(target, &http, interval_ms, first, all, i >= 5).await?;
+                }
+            }
+            anyhow::Ok(())
+        })?;
+        let mut first_direct = Duration::ZERO;
+        for (name, (mut first, mut all)) in ["direct", "through"].into_iter().zip(results) {
+            let p50 = first.percentile(50.0);
+            let added = if name == "direct" {
+                first_direct = p50;
+                "–".to_owned()
+            } else {
+                stats::fmt_dur(p50.saturating_sub(first_direct))
+            };
+            table.row(&[
+                shape.into(),
+                name.into(),
+                first.len().to_string(),
+                stats::fmt_dur(p50),
+                stats::fmt_dur(first.percentile(99.0)),
+                added,
+                stats::fmt_dur(all.percentile(50.0)),
+                stats::fmt_dur(all.percentile(99.0)),
+            ]);
         }
     }
     drop(client_rt);
