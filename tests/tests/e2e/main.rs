@@ -9,5 +9,6 @@
 mod accounts;
 mod health;
 mod oauth;
+mod pages;
 mod proxy;
 mod proxy_clients;
