@@ -7,6 +7,7 @@
 )]
 
 mod accounts;
+mod first_run;
 mod health;
 mod oauth;
 mod pages;
