@@ -145,7 +145,8 @@ async def main(args) -> None:
             return
         print(f"Opening the sign-in page in your browser. If it does not open, visit:\n"
               f"  {authorization_url}\n", file=sys.stderr)
-        webbrowser.open(authorization_url)
+        # Off the event loop: some browsers' launchers wait, and the listener must keep serving.
+        await asyncio.to_thread(webbrowser.open, authorization_url)
 
     provider = OAuthClientProvider(
         server_url=args.url,
