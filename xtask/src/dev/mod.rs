@@ -37,11 +37,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         root().join(&args.dir)
     };
 
+    // Always both packages, so `--no-demo` reuses the same build (cargo unifies features
+    // over the packages it builds: a different set would rebuild much of the tree).
     let mut build = cargo();
-    build.args(["build", "-p", "mcpgate-server"]);
-    if !args.no_demo {
-        build.args(["-p", "mcpgate-fixture-upstream"]);
-    }
+    build.args([
+        "build",
+        "-p",
+        "mcpgate-server",
+        "-p",
+        "mcpgate-fixture-upstream",
+    ]);
     if args.release {
         build.arg("--release");
     }
