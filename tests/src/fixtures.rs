@@ -206,3 +206,34 @@ pub async fn python_oauth_flow(
     }
     Ok(serde_json::from_slice(&out.stdout)?)
 }
+
+/// Headless Chromium for the page tests: `MCPGATE_CHROMIUM`, else `chromium` or
+/// `chromium-browser` on `PATH`. When missing: an error under `CI` (which installs it), a
+/// printed SKIPPED line otherwise.
+pub fn chromium(test: &str) -> anyhow::Result<Option<PathBuf>> {
+    let found = std::env::var_os("MCPGATE_CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let path = std::env::var_os("PATH")?;
+            std::env::split_paths(&path)
+                .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
+                .find(|candidate| candidate.is_file())
+        });
+    if let Some(path) = found {
+        return Ok(Some(path));
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    if ci {
+        anyhow::bail!("Chromium is not installed although CI is set (.ci/run installs it)");
+    }
+    eprintln!(
+        "SKIPPED {test}: Chromium is not installed (Debian: apt-get install chromium; or set MCPGATE_CHROMIUM)"
+    );
+    Ok(None)
+}
+
+/// Where `name` lives in the workspace.
+pub fn workspace_path(name: &str) -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(|p| p.join(name)).unwrap_or(manifest)
+}

@@ -7,8 +7,10 @@
 )]
 
 mod accounts;
+mod first_run;
 mod health;
 mod identity;
 mod oauth;
+mod pages;
 mod proxy;
 mod proxy_clients;

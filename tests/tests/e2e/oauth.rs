@@ -13,8 +13,8 @@ use url::Url;
 
 use crate::proxy::upstream_config;
 
-const USER: &str = "ada@example.com";
-const PASSWORD: &str = "ada's long password";
+pub const USER: &str = "ada@example.com";
+pub const PASSWORD: &str = "ada's long password";
 const CB: &str = "http://127.0.0.1/callback";
 
 pub struct AuthRig {

@@ -350,7 +350,7 @@ fn consent_page(request: &Request, user: &User, csrf: &str, query: &str) -> Resp
     let client = &request.client;
     let redirect_host = redirect::host_of(&request.redirect_uri);
     let loopback_warning = if redirect::all_loopback(&client.redirect_uris) {
-        "<p class=\"error\" role=\"note\">This client runs on your own computer (it only \
+        "<p class=\"note\" role=\"note\">This client runs on your own computer (it only \
          redirects to a loopback address), so mcpgate cannot confirm who made it. Approve only \
          if you just started it yourself.</p>"
     } else {
@@ -374,21 +374,25 @@ fn consent_page(request: &Request, user: &User, csrf: &str, query: &str) -> Resp
                 scopes::MCP_READ => "list and read tools, resources and prompts",
                 other => other,
             };
-            format!("<li><code>{}</code> — {}</li>", escape(s), escape(text))
+            format!("<li>{} <code>{}</code></li>", escape(text), escape(s))
         })
         .collect();
     let body = format!(
-        "<div class=\"card\"><h1>Allow {name}?</h1>{unverified}\
-         <p><strong>{name}</strong> wants to act as <strong>{who}</strong> on \
-         <strong>{resource}</strong>.</p>\
-         <p>It will be allowed to:</p><ul>{scope_items}</ul>\
-         <p>After you decide, you will be sent to <strong>{redirect_host}</strong>.</p>{loopback_warning}\
+        "<div class=\"card\"><h1>Allow {name} to use your tools?</h1>{unverified}\
+         <dl class=\"facts\">\
+         <dt>Client</dt><dd>{name}</dd>\
+         <dt>Signed in as</dt><dd>{who}</dd>\
+         <dt>Server</dt><dd>{resource}</dd>\
+         <dt>Returns to</dt><dd><strong>{redirect_host}</strong></dd></dl>\
+         <p>If you allow it, <strong>{name}</strong> may act as you on this server to:</p>\
+         <ul class=\"scopes\">{scope_items}</ul>{loopback_warning}\
          <form method=\"post\" action=\"/oauth/authorize\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <input type=\"hidden\" name=\"request\" value=\"{query}\">\
+         <div class=\"actions\">\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\
-         </form></div>",
+         </div></form></div>",
         name = escape(&client.name),
         who = escape(&user.email),
         resource = escape(&request.resource),
@@ -396,5 +400,14 @@ fn consent_page(request: &Request, user: &User, csrf: &str, query: &str) -> Resp
         csrf = escape(csrf),
         query = escape(query),
     );
-    pages::page(StatusCode::OK, &format!("Allow {}", client.name), &body)
+    // The redirect URI was checked against the client's registration above.
+    let origin = Url::parse(&request.redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    pages::page_posting_to(
+        StatusCode::OK,
+        &format!("Allow {}", client.name),
+        &body,
+        &origin,
+    )
 }
