@@ -18,8 +18,12 @@ enum Scenario {
     /// Password hashing on the bounded pool, runtime latency while it is saturated, sealing,
     /// tokens.
     Crypto,
+    /// Identity-provider calls per 1000 tool calls (cold, warm, across an expiry).
+    Identity,
     /// Sign-in throughput and an unrelated request during a sign-in flood (real binary).
     Login,
+    /// OAuth: refresh-grant throughput; tools/call with a warm vs a cold token cache.
+    Oauth,
     /// The MCP proxy: tools/call direct vs through mcpgate at concurrency 1/16/64; SSE first
     /// event.
     Proxy,
@@ -41,9 +45,17 @@ fn main() -> anyhow::Result<()> {
     mcpgate_server::tls::ensure_provider();
     match cli.scenario {
         Scenario::Crypto => scenarios::crypto::run(&runtime()?, cli.short),
+        Scenario::Identity => {
+            stats::print_machine("identity", cli.short);
+            runtime()?.block_on(scenarios::identity::run(cli.short))
+        }
         Scenario::Login => {
             stats::print_machine("login", cli.short);
             runtime()?.block_on(scenarios::login::run(cli.short))
+        }
+        Scenario::Oauth => {
+            stats::print_machine("oauth", cli.short);
+            runtime()?.block_on(scenarios::oauth::run(cli.short))
         }
         // Builds its own runtimes (one per side, so their threads can be measured apart).
         Scenario::Proxy => scenarios::proxy::run(cli.short),

@@ -19,6 +19,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     let mut cmd = cargo();
     cmd.args(["run", "--release", "--quiet", "-p", "mcpgate-bench", "--"]);
+    // Scenarios with third-party fixtures find them where `cargo xtask test` installs them.
+    if std::env::var_os("MCPGATE_TEST_CACHE").is_none() {
+        cmd.env("MCPGATE_TEST_CACHE", crate::util::root().join(".cache"));
+    }
     cmd.arg(&args.scenario);
     if args.short {
         cmd.arg("--short");

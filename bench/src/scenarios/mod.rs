@@ -1,7 +1,9 @@
 //! One module per `cargo xtask bench <scenario>`.
 
 pub mod crypto;
+pub mod identity;
 pub mod login;
+pub mod oauth;
 pub mod proxy;
 pub mod rbac;
 pub mod storage;
