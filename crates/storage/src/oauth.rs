@@ -159,6 +159,16 @@ impl Store {
         let now = now_ms();
         with_conn!(self, |conn| {
             conn.transaction::<_, StorageError, _>(async |conn| {
+                // Write first (see rotate_refresh_token): spend, then read what was spent.
+                let spent = diesel::update(
+                    ac::table
+                        .find(code_hash)
+                        .filter(ac::used_at.is_null())
+                        .filter(ac::expires_at.gt(now)),
+                )
+                .set(ac::used_at.eq(now))
+                .execute(conn)
+                .await?;
                 let Some(code) = ac::table
                     .find(code_hash)
                     .select(AuthorizationCode::as_select())
@@ -168,24 +178,14 @@ impl Store {
                 else {
                     return Ok(CodeOutcome::Invalid);
                 };
-                if code.used_at.is_some() {
-                    return Ok(CodeOutcome::Reused {
-                        family_id: code.family_id,
-                    });
-                }
-                if code.expires_at <= now {
-                    return Ok(CodeOutcome::Invalid);
-                }
-                let spent = diesel::update(ac::table.find(code_hash).filter(ac::used_at.is_null()))
-                    .set(ac::used_at.eq(now))
-                    .execute(conn)
-                    .await?;
                 Ok(if spent == 1 {
                     CodeOutcome::Fresh(code)
-                } else {
+                } else if code.used_at.is_some() {
                     CodeOutcome::Reused {
                         family_id: code.family_id,
                     }
+                } else {
+                    CodeOutcome::Invalid
                 })
             })
             .await

@@ -217,6 +217,18 @@ impl Store {
         let now = now_ms();
         with_conn!(self, |conn| {
             conn.transaction::<_, StorageError, _>(async |conn| {
+                // Write first: the spend takes the database's write lock before anything is
+                // read. (SQLite cannot upgrade a read transaction to a write one while another
+                // writer is active: it fails at once instead of waiting.) The rotated_at guard
+                // makes a concurrent second spend update nothing.
+                let spent = diesel::update(
+                    rt::table
+                        .filter(rt::token_hash.eq(old_hash))
+                        .filter(rt::rotated_at.is_null()),
+                )
+                .set(rt::rotated_at.eq(now))
+                .execute(conn)
+                .await?;
                 let found: Option<SpendCheck> = rt::table
                     .inner_join(tf::table)
                     .inner_join(users::table)
@@ -238,36 +250,32 @@ impl Store {
                     .first(conn)
                     .await
                     .optional()?;
-                let Some((rotated_at, expires_at, revoked_at, disabled_at, family)) = found else {
+                let Some((_, expires_at, revoked_at, disabled_at, family)) = found else {
                     return Ok(RotateOutcome::Invalid);
                 };
-                if rotated_at.is_some() {
+                if spent != 1 {
+                    // Already rotated: reuse.
                     revoke_family_in!(conn, &family.id, now);
                     return Ok(RotateOutcome::Reused);
                 }
+                let unspend = async |conn: &mut _| {
+                    diesel::update(rt::table.filter(rt::token_hash.eq(old_hash)))
+                        .set(rt::rotated_at.eq(None::<i64>))
+                        .execute(conn)
+                        .await
+                };
                 if revoked_at.is_some()
                     || disabled_at.is_some()
                     || expires_at <= now
                     || family.expires_at <= now
                 {
+                    unspend(conn).await?;
                     return Ok(RotateOutcome::Invalid);
                 }
                 let Some((refresh, access)) = make_successors(&family) else {
+                    unspend(conn).await?;
                     return Ok(RotateOutcome::Refused(family));
                 };
-                // Spend it; the rotated_at guard makes a concurrent second spend update nothing.
-                let spent = diesel::update(
-                    rt::table
-                        .filter(rt::token_hash.eq(old_hash))
-                        .filter(rt::rotated_at.is_null()),
-                )
-                .set(rt::rotated_at.eq(now))
-                .execute(conn)
-                .await?;
-                if spent != 1 {
-                    revoke_family_in!(conn, &family.id, now);
-                    return Ok(RotateOutcome::Reused);
-                }
                 diesel::insert_into(rt::table)
                     .values(&refresh)
                     .execute(conn)

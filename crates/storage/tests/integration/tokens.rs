@@ -252,3 +252,43 @@ both_backends!(
     revoke_user_credentials_keeps_only_the_caller,
     super::revoke_user
 );
+
+async fn concurrent_rotation_of_different_families(f: Fixture) {
+    // Many clients refreshing at once (each its own family) must all succeed: on SQLite a
+    // transaction that reads before it writes would fail at once with "database is locked"
+    // when another writer is active, instead of waiting.
+    let user = f.user("many@example.com").await;
+    for i in 0..16 {
+        family(
+            &f,
+            &format!("fam-{i}"),
+            &user.id,
+            &format!("r-{i}"),
+            &format!("a-{i}"),
+        )
+        .await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = f.store.clone();
+        let uid = user.id.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .rotate_refresh_token(format!("r-{i}").as_bytes(), |fam| {
+                    Some((
+                        refresh(&format!("r-{i}-next"), &uid, &fam.id),
+                        access(&format!("a-{i}-next"), &uid, Some(&fam.id)),
+                    ))
+                })
+                .await
+        }));
+    }
+    for t in tasks {
+        let outcome = t.await.unwrap().unwrap();
+        assert!(matches!(outcome, RotateOutcome::Rotated(_)), "{outcome:?}");
+    }
+}
+both_backends!(
+    refresh_concurrent_different_families_all_succeed,
+    super::concurrent_rotation_of_different_families
+);
