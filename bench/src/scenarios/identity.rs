@@ -21,7 +21,7 @@ const AT_TTL: u64 = 4;
 
 /// `cargo xtask bench` sets `MCPGATE_TEST_CACHE` so the realm finds oidc-provider.
 pub async fn run(short: bool) -> anyhow::Result<()> {
-    let calls_per_phase = if short { 200 } else { 1000 };
+    let calls_per_phase: usize = if short { 200 } else { 1000 };
     let Some(realm) = Realm::start(
         "bench identity",
         RealmOptions {
@@ -115,15 +115,19 @@ pub async fn run(short: bool) -> anyhow::Result<()> {
         )
         .await?;
     let (access, _) = family(&gw, &user.id, 1).await?;
-    let access = vec![Arc::new(access); 16];
+    // Sixteen clients of the same user, sharing one token (as tabs of one MCP client would).
+    let access = Arc::new(access);
+    let access: Vec<Arc<String>> = (0..16).map(|_| Arc::clone(&access)).collect();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
     println!(
         "\nmethod: in-process mcpgate (SQLite), the Rust fixture upstream, and oidc-provider as a \
          Keycloak realm (opaque access tokens, {AT_TTL} s lifetime, rotating refresh tokens); \
-         {calls_per_phase} tools/call per phase from 16 concurrent clients of one federated user; \
-         user-context TTL 2 s. Provider calls are the realm's own counts."
+         16 concurrent clients of one federated user calling tools/call for a fixed window per phase \
+         ({}), then counts normalised per 1000 calls; \
+         user-context TTL 2 s. Provider calls are the realm's own counts.",
+        if short { "0.5 s" } else { "2 s" }
     );
     let table = Table::new(
         "provider calls per tools/call batch",
