@@ -44,7 +44,14 @@ impl Gateway {
         );
         let path = dir.path().join("gw.toml");
         std::fs::write(&path, config)?;
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        // The bench's own MCPGATE_* variables are not gateway settings.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("MCPGATE_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command
             .arg("--config")
             .arg(&path)
             .arg("serve")
