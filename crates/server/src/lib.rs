@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod limits;
 pub mod oauth;
+pub mod policy;
 pub mod proxy;
 pub mod routes;
 pub mod serve;

@@ -11,3 +11,4 @@ mod health;
 mod oauth;
 mod proxy;
 mod proxy_clients;
+mod rbac;
