@@ -515,10 +515,21 @@ async fn sse_list_results_are_filtered_too() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn fifty_slow_calls_share_one_database_connection() -> anyhow::Result<()> {
+async fn fifty_slow_calls_share_one_sqlite_connection() -> anyhow::Result<()> {
+    fifty_slow_calls_share_one_connection(TestDb::sqlite()?).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_slow_calls_share_one_postgres_connection() -> anyhow::Result<()> {
+    match TestDb::postgres("rbac_pool_of_one").await? {
+        Some(db) => fifty_slow_calls_share_one_connection(db).await,
+        None => Ok(()),
+    }
+}
+
+async fn fifty_slow_calls_share_one_connection(db: TestDb) -> anyhow::Result<()> {
     const N: usize = 50;
     let upstream = FixtureUpstream::start().await?;
-    let db = TestDb::sqlite()?;
     let url = db.url().to_owned();
     let gate = Gate::start_with_upstream(&url, Some(db), upstream, N, |c| {
         c.database.max_connections = 1;

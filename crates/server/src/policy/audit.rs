@@ -147,3 +147,33 @@ pub fn decision_event(
     event.detail = detail.to_string();
     event
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpgate_storage::StoreOptions;
+
+    // 100 events recorded without yielding against a queue of 4: the writer (a batch takes
+    // milliseconds) can take at most a few before the rest find the queue full.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_full_queue_drops_and_counts_and_a_flush_writes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+        let store = Store::connect(&StoreOptions::new(url)).await.unwrap();
+        store.migrate().await.unwrap();
+        let log = AuditLog::start(store.clone(), 4, 2);
+        for i in 0..100 {
+            log.record(AuditEvent::new(format!("e{i}"), "allow"));
+        }
+        let dropped = log.dropped();
+        assert!(dropped >= 90, "{dropped}");
+        log.flush().await;
+        assert_eq!(log.failed(), 0);
+        assert_eq!(log.written() + dropped, 100);
+        let stored = store.recent_audit_events(1000).await.unwrap().len() as u64;
+        assert_eq!(stored, log.written());
+        // After the flush nothing is queued any more, and nothing waits.
+        log.record(AuditEvent::new("late", "allow"));
+        assert_eq!(log.dropped(), dropped + 1);
+    }
+}

@@ -52,7 +52,7 @@ async fn roles_grants_and_access(f: Fixture) {
     assert_eq!(access.roles, ["dev"]);
     assert_eq!(access.team_roles, ["ops"]);
     let teams = s.list_teams(None, 10).await.unwrap();
-    assert_eq!(teams[0].members, [ada.id.clone()]);
+    assert_eq!(teams[0].members, std::slice::from_ref(&ada.id));
     assert_eq!(teams[0].roles, ["ops"]);
 
     assert!(matches!(
@@ -73,7 +73,10 @@ async fn roles_grants_and_access(f: Fixture) {
         .add_mapping(Some("kc"), "groups", "a*", "ops")
         .await
         .unwrap();
-    assert_eq!(s.load_policy().await.unwrap().mappings, [m.clone()]);
+    assert_eq!(
+        s.load_policy().await.unwrap().mappings,
+        std::slice::from_ref(&m)
+    );
     s.delete_role("ops").await.unwrap();
     let p = s.load_policy().await.unwrap();
     assert!(p.mappings.is_empty());
