@@ -4,4 +4,5 @@ pub mod crypto;
 pub mod login;
 pub mod proxy;
 pub mod rbac;
+pub mod rbac_load;
 pub mod storage;

@@ -24,7 +24,7 @@ pub use grants::{GrantTokens, LeaseClaim, ProviderGrant};
 pub use hist::CheckoutStats;
 pub use identities::Identity;
 pub use oauth::{AuthorizationCode, CodeOutcome, OAuthClient};
-pub use policy::{StoredGrant, StoredMapping, StoredPolicy, StoredRole, UserAccess};
+pub use policy::{Activity, StoredGrant, StoredMapping, StoredPolicy, StoredRole, UserAccess};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
 pub use roles::Team;
 pub use sessions::SessionRecord;

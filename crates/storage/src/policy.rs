@@ -289,3 +289,36 @@ async fn listen_once(url: &str, tx: &watch::Sender<i64>) -> Result<(), StorageEr
         "the notification stream ended".into(),
     ))
 }
+
+/// One server connection as PostgreSQL sees it (`pg_stat_activity`), for load tests and
+/// diagnostics.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Activity {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub state: Option<String>,
+    /// Time in the current state.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub in_state_ms: i64,
+}
+
+impl Store {
+    /// The other connections named `application_name` (PostgreSQL only; empty on SQLite).
+    pub async fn connection_activity(
+        &self,
+        application_name: &str,
+    ) -> Result<Vec<Activity>, StorageError> {
+        if self.backend() != Backend::Postgres {
+            return Ok(Vec::new());
+        }
+        with_conn!(self, |conn| {
+            Ok(diesel::sql_query(
+                "SELECT state, COALESCE((EXTRACT(EPOCH FROM clock_timestamp() - state_change) \
+                 * 1000)::bigint, 0) AS in_state_ms FROM pg_stat_activity \
+                 WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind::<diesel::sql_types::Text, _>(application_name)
+            .load::<Activity>(conn)
+            .await?)
+        })
+    }
+}
