@@ -374,9 +374,12 @@ pub fn run(short: bool) -> anyhow::Result<()> {
                     String::new(),
                 ],
                 [
-                    "max mcpgate connections".into(),
+                    "max connections named mcpgate".into(),
                     sampled.max_connections.to_string(),
-                    format!("≤ pool {pool_size}"),
+                    format!(
+                        "≤ {} (pool {pool_size} + the bench's role changer)",
+                        pool_size + 1
+                    ),
                 ],
                 [
                     "max `idle in transaction`".into(),
