@@ -29,6 +29,9 @@ enum Scenario {
     Proxy,
     /// Storage units of work on SQLite and PostgreSQL: point read and small write.
     Storage,
+    /// RBAC on every call under load on PostgreSQL: 1000 clients, a 1–2 s upstream,
+    /// pg_stat_activity sampled every second (needs MCPGATE_BENCH_DATABASE_URL).
+    Rbac,
     /// RBAC decisions per second for 50 roles × 20 grants and a user with 5 roles.
     RbacEval,
 }
@@ -59,6 +62,8 @@ fn main() -> anyhow::Result<()> {
         }
         // Builds its own runtimes (one per side, so their threads can be measured apart).
         Scenario::Proxy => scenarios::proxy::run(cli.short),
+        // Builds its own runtimes (fixture, gateway, load).
+        Scenario::Rbac => scenarios::rbac_load::run(cli.short),
         Scenario::RbacEval => scenarios::rbac::run(cli.short),
         Scenario::Storage => {
             stats::print_machine("storage", cli.short);

@@ -65,6 +65,19 @@ pub fn test_config(database_url: &str) -> Config {
     // Cheap hashes keep tests fast; the pool, the policy and the code paths are the same.
     config.auth.hashing.m_cost_kib = 1024;
     config.auth.hashing.t_cost = 1;
+    // mcpgate denies every MCP call no role allows. Tests about transport and OAuth run with
+    // a default role that allows everything; RBAC tests replace `config.policy`.
+    config.policy.default_role = Some("everyone".into());
+    config.policy.roles = vec![mcpgate_rbac::RoleSpec {
+        name: "everyone".into(),
+        description: "tests: every MCP action on every upstream".into(),
+        grants: vec![mcpgate_rbac::GrantSpec {
+            effect: mcpgate_rbac::Effect::Allow,
+            action: "*".into(),
+            upstream: "*".into(),
+            target: "*".into(),
+        }],
+    }];
     config
 }
 

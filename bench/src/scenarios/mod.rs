@@ -6,4 +6,5 @@ pub mod login;
 pub mod oauth;
 pub mod proxy;
 pub mod rbac;
+pub mod rbac_load;
 pub mod storage;

@@ -312,6 +312,15 @@ pub fn run(short: bool) -> anyhow::Result<()> {
             idle_timeout_secs: 60,
             credentials: Default::default(),
         });
+    // RBAC on: the bench user holds a default role allowing the fixture's tools.
+    config.policy = toml::from_str(
+        r#"
+        default_role = "bench"
+        [[roles]]
+        name = "bench"
+        grants = [{ effect = "allow", action = "*", upstream = "fx" }]
+        "#,
+    )?;
     config
         .validate()
         .map_err(|e| anyhow::anyhow!("bench config: {e:?}"))?;

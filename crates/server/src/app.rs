@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use mcpgate_crypto::{PasswordHasher, SecretBox};
 use mcpgate_providers::Registry;
 use mcpgate_storage::Store;
@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::limits::SignInLimits;
 use crate::oauth::validate::TokenValidator;
+use crate::policy::{AuditLog, Enforcer};
 use crate::proxy::Proxy;
 use crate::{api, oauth, routes, web};
 
@@ -49,6 +50,10 @@ pub struct AppState {
     pub tokens: Arc<TokenValidator>,
     /// Upstreams, the pooled HTTP client and session sealing.
     pub proxy: Arc<Proxy>,
+    /// RBAC: the merged policy and each user's cached grants.
+    pub policy: Arc<Enforcer>,
+    /// Decisions, written off the request path.
+    pub audit: Arc<AuditLog>,
 }
 
 /// Builds the key ring from the (validated) configuration.
@@ -94,8 +99,16 @@ impl AppState {
             std::time::Duration::from_secs(config.auth.user_context_ttl_secs),
             std::time::Duration::from_secs(config.auth.provider_token_skew_secs),
         ));
+        let policy = Enforcer::new(&config.policy, store.clone());
+        let audit = Arc::new(AuditLog::start(
+            store.clone(),
+            config.policy.audit_queue,
+            config.policy.audit_batch,
+        ));
         Ok(Self {
             identity,
+            policy,
+            audit,
             secret_box,
             accounts: Accounts::new(store.clone(), hasher),
             limits: Arc::new(SignInLimits::new(&config.auth.rate_limit)),
@@ -191,6 +204,34 @@ pub fn router(state: AppState) -> Router {
             post(api::admin::disable),
         )
         .route("/api/v1/admin/users/{id}/enable", post(api::admin::enable))
+        .route("/api/v1/admin/policy", get(api::policy::show))
+        .route("/api/v1/admin/roles", get(api::policy::list_roles))
+        .route(
+            "/api/v1/admin/roles/{name}",
+            put(api::policy::put_role).delete(api::policy::delete_role),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/roles/{role}",
+            put(api::policy::grant_user_role).delete(api::policy::revoke_user_role),
+        )
+        .route("/api/v1/admin/teams", get(api::policy::list_teams))
+        .route(
+            "/api/v1/admin/teams/{name}",
+            put(api::policy::create_team).delete(api::policy::delete_team),
+        )
+        .route(
+            "/api/v1/admin/teams/{name}/members/{user}",
+            put(api::policy::add_member).delete(api::policy::remove_member),
+        )
+        .route(
+            "/api/v1/admin/teams/{name}/roles/{role}",
+            put(api::policy::add_team_role).delete(api::policy::remove_team_role),
+        )
+        .route("/api/v1/admin/mappings", post(api::policy::add_mapping))
+        .route(
+            "/api/v1/admin/mappings/{id}",
+            axum::routing::delete(api::policy::delete_mapping),
+        )
         .route(
             "/mcp/{name}",
             post(crate::proxy::handle)

@@ -14,8 +14,10 @@ use url::Url;
 
 mod auth;
 mod oauth;
+mod policy;
 pub use auth::{AuthConfig, BootstrapConfig, RateLimitConfig};
 pub use oauth::{ClientMetadataConfig, ConfiguredClient, OAuthConfig};
+pub use policy::PolicyConfig;
 
 /// The environment variable prefix; `MCPGATE_DATABASE__URL` sets `database.url`.
 pub const ENV_PREFIX: &str = "MCPGATE_";
@@ -43,6 +45,8 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// Upstream MCP servers (`[[upstreams]]`), each served at `/mcp/{name}`.
     pub upstreams: Vec<UpstreamConfig>,
+    /// RBAC: roles as code, the default role, decision caching and the audit queue.
+    pub policy: PolicyConfig,
 }
 
 impl Default for Config {
@@ -60,6 +64,7 @@ impl Default for Config {
             providers: Vec::new(),
             proxy: ProxyConfig::default(),
             upstreams: Vec::new(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -330,6 +335,7 @@ impl Config {
         self.bootstrap.validate(&mut errors);
         self.oauth.validate(&mut errors);
         self.validate_proxy(&mut errors);
+        self.policy.validate(&mut errors);
         if let Err(provider_errors) = mcpgate_providers::Registry::build(&self.providers) {
             errors.extend(
                 provider_errors
@@ -692,6 +698,31 @@ mod tests {
             assert_eq!(config.upstreams.len(), 1);
             assert_eq!(config.upstreams[0].name, "everything");
             assert_eq!(config.proxy.allowed_origins, ["https://app.example.com"]);
+            assert_eq!(config.policy.default_role.as_deref(), Some("member"));
+            assert_eq!(config.policy.roles.len(), 2);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_policy_that_does_not_compile_is_a_config_error_at_its_path() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "mcpgate.toml",
+                "[policy]\ndefault_role = \"ghost\"\n[[policy.roles]]\nname = \"r\"\n\
+                 grants = [{ effect = \"allow\", action = \"tools/explode\" }]\n",
+            )?;
+            jail.set_env("MCPGATE_ENCRYPTION__ACTIVE_KEY", "k1");
+            jail.set_env("MCPGATE_ENCRYPTION__KEYS__K1", KEY);
+            let errors = Config::load(Some(Path::new("mcpgate.toml")))
+                .err()
+                .unwrap_or_default();
+            let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+            assert!(
+                paths.contains(&"policy.roles[0].grants[0].action"),
+                "{errors:?}"
+            );
+            assert!(paths.contains(&"policy.default_role"), "{errors:?}");
             Ok(())
         });
     }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod identity;
 pub mod limits;
 pub mod oauth;
+pub mod policy;
 pub mod proxy;
 pub mod routes;
 pub mod serve;

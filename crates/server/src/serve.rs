@@ -32,6 +32,9 @@ pub async fn serve_app(
         let applied = state.store.migrate().await?;
         tracing::info!(applied, "database migrations up to date");
     }
+    if let Err(e) = state.policy.ensure_builtin_roles().await {
+        tracing::warn!(error = %e, "cannot record the built-in roles; assigning them through the API fails until this works");
+    }
     if let Some(admin) = state
         .accounts
         .ensure_bootstrap_admin(&state.config.bootstrap)
@@ -81,6 +84,9 @@ pub async fn serve_app(
         }
     }
     limiter_upkeep.abort();
+    // Every decision made so far reaches the audit log before the pool closes.
+    state.audit.flush().await;
+    state.policy.stop();
     state.store.close();
     tracing::info!("stopped");
     Ok(())

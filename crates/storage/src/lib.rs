@@ -9,6 +9,7 @@ mod migrate;
 mod oauth;
 mod policy;
 mod pool;
+mod roles;
 mod schema;
 mod sessions;
 #[cfg(any(test, feature = "testing"))]
@@ -23,7 +24,9 @@ pub use grants::{GrantTokens, LeaseClaim, ProviderGrant};
 pub use hist::CheckoutStats;
 pub use identities::Identity;
 pub use oauth::{AuthorizationCode, CodeOutcome, OAuthClient, PendingLogin};
+pub use policy::{Activity, StoredGrant, StoredMapping, StoredPolicy, StoredRole, UserAccess};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
+pub use roles::Team;
 pub use sessions::SessionRecord;
 pub use time::now_ms;
 pub use tokens::{

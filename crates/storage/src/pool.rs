@@ -82,6 +82,8 @@ pub(crate) enum Pools {
 pub struct Store {
     pub(crate) pools: Arc<Pools>,
     pub(crate) stats: Arc<Stats>,
+    /// For the one connection outside the pool: the policy change listener.
+    url: Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -181,12 +183,17 @@ impl Store {
             ));
         };
         Ok(Self {
+            url: Arc::from(options.url.as_str()),
             pools: Arc::new(pools),
             stats: Arc::new(Stats {
                 wait: crate::hist::Histogram::new(),
                 held: crate::hist::Histogram::new(),
             }),
         })
+    }
+
+    pub(crate) fn postgres_url(&self) -> Option<&str> {
+        (self.backend() == Backend::Postgres).then_some(&*self.url)
     }
 
     pub fn backend(&self) -> Backend {

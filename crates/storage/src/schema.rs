@@ -182,6 +182,7 @@ diesel::table! {
         upstream_pattern -> Text,
         target_pattern -> Text,
         created_at -> BigInt,
+        position -> Integer,
     }
 }
 

@@ -14,3 +14,4 @@ mod oauth;
 mod pages;
 mod proxy;
 mod proxy_clients;
+mod rbac;

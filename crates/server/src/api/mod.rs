@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod me;
+pub mod policy;
 
 use mcpgate_storage::User;
 use serde::Serialize;

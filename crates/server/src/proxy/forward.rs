@@ -15,6 +15,7 @@ use super::{Proxy, Upstream};
 use crate::app::AppState;
 use crate::auth;
 use crate::error::ApiError;
+use crate::policy::lists::ListScope;
 
 const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -154,6 +155,20 @@ pub async fn handle(
         }
     };
 
+    // RBAC, before anything leaves mcpgate: cached grants, a miss is one short read.
+    let list_scope = match enforce(
+        &state,
+        &principal,
+        &upstream.name,
+        &parts.method,
+        message.as_ref(),
+    )
+    .await
+    {
+        Ok(scope) => scope,
+        Err(response) => return response,
+    };
+
     // The client's session id opens only for the principal who created it.
     let upstream_session = match parts.headers.get(&MCP_SESSION_ID) {
         Some(sid) if !stateless => {
@@ -189,7 +204,14 @@ pub async fn handle(
     .await;
     let relayed = match result {
         Ok(upstream_response) => {
-            relay(proxy, &upstream, &principal.user_id, upstream_response).await
+            relay(
+                proxy,
+                &upstream,
+                &principal.user_id,
+                upstream_response,
+                list_scope,
+            )
+            .await
         }
         Err(failure) => Err(failure),
     };
@@ -224,6 +246,72 @@ pub async fn handle(
         "mcp request"
     );
     response
+}
+
+/// Decides the request for the principal and records the decision. `Ok` carries the list
+/// filter for an allowed list request; `Err` the answer for a denied one: a request gets
+/// exactly what the upstream answers for an item it does not have (the fixture's rmcp:
+/// HTTP 200, JSON-RPC -32602 `unknown tool "x"`), so a denial does not reveal that the item
+/// exists; a notification is accepted and dropped; a GET or DELETE gets 403.
+async fn enforce(
+    state: &AppState,
+    principal: &mcpgate_core::Principal,
+    upstream: &str,
+    http_method: &Method,
+    message: Option<&Message>,
+) -> Result<Option<ListScope>, Response> {
+    use mcpgate_rbac::{Action, Request};
+    let method = message.and_then(|m| m.method.as_deref());
+    let request = match method {
+        Some(m) => Request::for_method(m, upstream, message.and_then(|m| m.target.as_deref())),
+        // A JSON-RPC response from the client, a GET stream or a DELETE: plumbing.
+        None => Request::new(Action::Plumbing, upstream, Some(http_method.as_str())),
+    };
+    let (decision, grants) = match state.policy.decide(&principal.user_id, &request).await {
+        Ok(d) => d,
+        Err(e) => return Err(ApiError::from(e).into_response()),
+    };
+    state.audit.record(crate::policy::audit::decision_event(
+        principal, &request, method, &decision,
+    ));
+    metrics::counter!(
+        "mcpgate_rbac_decisions_total",
+        "decision" => if decision.allowed { "allow" } else { "deny" }
+    )
+    .increment(1);
+    if decision.allowed {
+        return Ok(method.and_then(|m| ListScope::for_method(m, grants, upstream)));
+    }
+    tracing::debug!(user.id = %principal.user_id, upstream, mcp.method = method.unwrap_or("-"), %decision, "denied");
+    Err(match message {
+        Some(m) if m.is_request() => denied_as_unknown(m),
+        Some(_) => StatusCode::ACCEPTED.into_response(),
+        None => ApiError::Forbidden("no access to this upstream".into()).into_response(),
+    })
+}
+
+/// The answer an upstream gives for an item it does not have.
+fn denied_as_unknown(message: &Message) -> Response {
+    let name = message.target.as_deref().unwrap_or_default();
+    let (code, text) = match message.method.as_deref() {
+        Some("tools/call") => (-32602, format!("unknown tool {name:?}")),
+        Some("prompts/get") => (-32602, format!("unknown prompt {name:?}")),
+        Some("resources/read" | "resources/subscribe" | "resources/unsubscribe") => {
+            (-32002, format!("resource not found: {name}"))
+        }
+        _ => (-32601, "Method not found".to_owned()),
+    };
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": message.error_id(),
+        "error": { "code": code, "message": text },
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Validates `MCP-Protocol-Version` and, for 2026-07-28, `Mcp-Method`/`Mcp-Name` against the
@@ -332,6 +420,7 @@ async fn relay(
     upstream: &Upstream,
     user_id: &str,
     response: reqwest::Response,
+    list_scope: Option<ListScope>,
 ) -> Result<Response, Failure> {
     let status = response.status();
     let mut headers = HeaderMap::with_capacity(6);
@@ -356,20 +445,29 @@ async fn relay(
         // Tell any reverse proxy in front of mcpgate not to buffer the stream either.
         headers.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
     }
+    // A list result to filter is read whole when it is JSON (it must be parsed anyway).
     let whole = !is_sse
-        && response
-            .content_length()
-            .is_some_and(|n| n <= WHOLE_BODY_UP_TO);
+        && (list_scope.is_some()
+            || response
+                .content_length()
+                .is_some_and(|n| n <= WHOLE_BODY_UP_TO));
     let body = if status == StatusCode::ACCEPTED || status == StatusCode::NO_CONTENT {
         Body::empty()
     } else if whole {
         match tokio::time::timeout(upstream.idle_timeout, response.bytes()).await {
-            Ok(Ok(bytes)) => Body::from(bytes),
+            Ok(Ok(bytes)) => Body::from(match &list_scope {
+                Some(scope) => scope.filter_json(bytes),
+                None => bytes,
+            }),
             Ok(Err(e)) => return Err(Failure::Unreachable(e.to_string())),
             Err(_) => return Err(Failure::Timeout),
         }
     } else {
-        Body::from_stream(idle_limited(response.bytes_stream(), upstream.idle_timeout))
+        let stream = idle_limited(response.bytes_stream(), upstream.idle_timeout);
+        match list_scope {
+            Some(scope) if is_sse => Body::from_stream(scope.filter_sse(Box::pin(stream))),
+            _ => Body::from_stream(stream),
+        }
     };
     let mut out = Response::new(body);
     *out.status_mut() = status;

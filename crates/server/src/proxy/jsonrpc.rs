@@ -13,6 +13,10 @@ pub struct Message {
     pub method: Option<String>,
     /// `params.name` for `tools/call` and `prompts/get`, `params.uri` for `resources/read`.
     pub name: Option<String>,
+    /// What an RBAC grant's `target` is matched against: `name` for the methods above,
+    /// `params.uri` for `resources/subscribe`/`unsubscribe`, `params.ref.name` or
+    /// `params.ref.uri` for `completion/complete`.
+    pub target: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +35,23 @@ struct RawParams {
     name: Option<Value>,
     #[serde(default)]
     uri: Option<Value>,
+    #[serde(default, rename = "ref")]
+    reference: Option<RawRef>,
+}
+
+#[derive(Deserialize)]
+struct RawRef {
+    #[serde(default)]
+    name: Option<Value>,
+    #[serde(default)]
+    uri: Option<Value>,
+}
+
+fn string(v: Option<Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    }
 }
 
 /// Why a body is not one JSON-RPC message.
@@ -59,19 +80,30 @@ impl Message {
                 ParseError::NotJson(e.to_string())
             }
         })?;
-        let name = match (raw.method.as_deref(), raw.params) {
-            (Some("tools/call" | "prompts/get"), Some(p)) => p.name,
-            (Some("resources/read"), Some(p)) => p.uri,
-            _ => None,
-        }
-        .and_then(|v| match v {
-            Value::String(s) => Some(s),
-            _ => None,
-        });
+        let (name, target) = match (raw.method.as_deref(), raw.params) {
+            (Some("tools/call" | "prompts/get"), Some(p)) => {
+                let name = string(p.name);
+                (name.clone(), name)
+            }
+            (Some("resources/read"), Some(p)) => {
+                let uri = string(p.uri);
+                (uri.clone(), uri)
+            }
+            (Some("resources/subscribe" | "resources/unsubscribe"), Some(p)) => {
+                (None, string(p.uri))
+            }
+            (Some("completion/complete"), Some(p)) => (
+                None,
+                p.reference
+                    .and_then(|r| string(r.name).or_else(|| string(r.uri))),
+            ),
+            _ => (None, None),
+        };
         Ok(Self {
             id: raw.id,
             method: raw.method,
             name,
+            target,
         })
     }
 
@@ -114,9 +146,14 @@ mod tests {
             Ok(Message {
                 id: Some(json!(7)),
                 method: Some("tools/call".into()),
-                name: Some("echo".into())
+                name: Some("echo".into()),
+                target: Some("echo".into()),
             })
         );
+        let c = Message::parse(
+            br#"{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"greet"}}}"#,
+        );
+        assert_eq!(c.ok().and_then(|m| m.target), Some("greet".into()));
         let r = Message::parse(
             br#"{"jsonrpc":"2.0","id":"a","method":"resources/read","params":{"uri":"file:///x"}}"#,
         );

@@ -12,6 +12,7 @@ mod support;
 
 mod lease;
 mod oauth;
+mod policy;
 mod pool;
 mod records;
 mod tokens;
