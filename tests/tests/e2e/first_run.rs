@@ -235,7 +235,7 @@ async fn xtask_dev_then_the_printed_python_lines_call_a_demo_tool() {
     // signs in and presses Allow; the browser lands on the example's loopback listener.
     if let Some(chromium) = mcpgate_tests::fixtures::chromium(test).unwrap() {
         let out = tokio::time::timeout(
-            Duration::from_secs(120),
+            Duration::from_secs(300),
             Command::new(&python)
                 .args(&words[1..])
                 .env(
@@ -250,7 +250,7 @@ async fn xtask_dev_then_the_printed_python_lines_call_a_demo_tool() {
                 .output(),
         )
         .await
-        .expect("the browser sign-in took over two minutes")
+        .expect("the browser sign-in took over five minutes")
         .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
