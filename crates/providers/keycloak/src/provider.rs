@@ -176,14 +176,9 @@ impl IdentityProvider for KeycloakProvider {
     }
 
     async fn revoke(&self, refresh_token: &SecretString) -> Result<(), ProviderError> {
-        if self.rp.revoke_refresh_token(refresh_token).await? {
-            Ok(())
-        } else {
-            Err(ProviderError::NotImplemented {
-                kind: DESCRIPTOR.kind,
-                operation: "revoke (the provider has no revocation_endpoint)",
-            })
-        }
+        self.rp
+            .revoke_refresh_token(DESCRIPTOR.kind, refresh_token)
+            .await
     }
 
     /// A JWT access token is verified and read directly: Keycloak's default client scopes put

@@ -259,20 +259,24 @@ impl OidcClient {
         Ok(response.into_token_set(now, &self.scopes))
     }
 
-    /// Revokes a refresh token (RFC 7009), so the grant ends at the provider too. `false` when
-    /// the provider has no revocation endpoint.
+    /// Revokes a refresh token (RFC 7009) on behalf of the provider `kind`. A provider that
+    /// publishes no `revocation_endpoint` answers `NotImplemented`, so every plugin reports
+    /// it the same way.
     pub async fn revoke_refresh_token(
         &self,
+        kind: &'static str,
         refresh_token: &SecretString,
-    ) -> Result<bool, ProviderError> {
+    ) -> Result<(), ProviderError> {
         let endpoints = self.resolve().await?;
         let Some(url) = endpoints.revocation else {
-            return Ok(false);
+            return Err(ProviderError::NotImplemented {
+                kind,
+                operation: "revoke (the provider has no revocation_endpoint)",
+            });
         };
         self.token_endpoint(endpoints.token)
             .revoke(&self.http, &url, refresh_token.expose(), "refresh_token")
-            .await?;
-        Ok(true)
+            .await
     }
 
     /// The userinfo claims for an access token (401 → `Unauthorized`).

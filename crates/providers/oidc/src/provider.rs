@@ -128,14 +128,9 @@ impl IdentityProvider for OidcProvider {
     }
 
     async fn revoke(&self, refresh_token: &SecretString) -> Result<(), ProviderError> {
-        if self.rp.revoke_refresh_token(refresh_token).await? {
-            Ok(())
-        } else {
-            Err(ProviderError::NotImplemented {
-                kind: DESCRIPTOR.kind,
-                operation: "revoke (the provider has no revocation_endpoint)",
-            })
-        }
+        self.rp
+            .revoke_refresh_token(DESCRIPTOR.kind, refresh_token)
+            .await
     }
 
     async fn user_info(&self, access_token: &SecretString) -> Result<UserContext, ProviderError> {
