@@ -214,6 +214,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/admin/users/{id}/roles/{role}",
             put(api::policy::grant_user_role).delete(api::policy::revoke_user_role),
         )
+        .route(
+            "/api/v1/admin/users/{id}/access",
+            get(api::policy::explain_access),
+        )
         .route("/api/v1/admin/teams", get(api::policy::list_teams))
         .route(
             "/api/v1/admin/teams/{name}",

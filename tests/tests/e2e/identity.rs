@@ -501,3 +501,227 @@ async fn bad_callbacks_end_in_a_clear_page() {
     let r = b.get(&callback).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+const CLAIM_POLICY: &str = r#"
+default_role = "lister"
+
+[[roles]]
+name = "lister"
+grants = [{ effect = "allow", action = "tools/list", upstream = "demo" }]
+
+[[roles]]
+name = "echoer"
+grants = [{ effect = "allow", action = "tools/call", upstream = "demo", target = "echo" }]
+
+[[roles]]
+name = "inspector"
+grants = [{ effect = "allow", action = "tools/call", upstream = "demo", target = "headers" }]
+
+[[roles]]
+name = "platform"
+grants = [{ effect = "allow", action = "tools/call", upstream = "demo", target = "slow" }]
+
+[[mappings]]
+provider = "corp"
+claim = "roles"
+value = "mcp-admin"
+role = "echoer"
+
+[[mappings]]
+provider = "corp"
+claim = "roles"
+value = "mcpgate:tools-writer"
+role = "inspector"
+
+[[mappings]]
+claim = "groups"
+value = "/engineering/*"
+role = "platform"
+
+[[mappings]]
+provider = "elsewhere"
+claim = "roles"
+value = "user"
+role = "echoer"
+"#;
+
+async fn admin_token(base: &str) -> String {
+    let login: Value = Client::new()
+        .post(format!("{base}/api/v1/login"))
+        .json(&json!({"email": "root@example.com", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["access_token"].as_str().unwrap().to_owned()
+}
+
+/// `tools/list` through the gateway as `token`: the tool names it shows.
+async fn tool_names(base: &str, token: &str) -> Vec<String> {
+    let list = json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":crate::proxy::meta_2026()}});
+    let msgs = mcp_post(base, token, &list).await;
+    let last = msgs.last().cloned().unwrap_or(Value::Null);
+    let mut names: Vec<String> = last["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools in {last}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `tools/call name` as `token`: Ok when the tool ran, Err(JSON-RPC error) otherwise.
+async fn call(base: &str, token: &str, name: &str) -> Result<(), Value> {
+    let args = match name {
+        "slow" => json!({"count": 0}),
+        "headers" => json!({}),
+        _ => json!({"text": "hi"}),
+    };
+    let msgs = mcp_post(base, token, &crate::proxy::tool_call(2, name, args, true)).await;
+    let last = msgs.last().cloned().unwrap_or(Value::Null);
+    if last["result"].is_object() {
+        Ok(())
+    } else {
+        Err(last["error"].clone())
+    }
+}
+
+async fn mcp_post(base: &str, token: &str, body: &Value) -> Vec<Value> {
+    let mut r = Client::new()
+        .post(format!("{base}/mcp/demo"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", body["method"].as_str().unwrap());
+    if let Some(n) = body["params"]["name"].as_str() {
+        r = r.header("mcp-name", n);
+    }
+    let (status, ct, text) = crate::proxy::read(r.body(body.to_string()).send().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    crate::proxy::messages(&ct, &text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keycloak_roles_and_groups_map_to_rbac_roles_and_follow_changes_in_the_realm() {
+    let db = TestDb::sqlite().unwrap();
+    // As Keycloak does: roles in JWT access tokens, so a change reaches the gateway with the
+    // next access token (here after 3 s) and its context (2 s).
+    let options = RealmOptions {
+        access_token_ttl: 3,
+        ..Default::default()
+    };
+    let Some(rig) = IdRig::start("claim_mapping", options, db, |c| {
+        c.policy = toml::from_str(CLAIM_POLICY).unwrap();
+        c.auth.user_context_ttl_secs = 2;
+        c.bootstrap.admin_email = Some("root@example.com".into());
+        c.bootstrap.admin_password = Some(SecretString::new("correct horse battery staple"));
+    })
+    .await
+    else {
+        return;
+    };
+    let base = rig.gateway.base.clone();
+    let alice = federated_tokens(&rig, &browser(), "alice").await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob = federated_tokens(&rig, &browser(), "bob").await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // alice: realm role `mcp-admin` → echoer, client role `mcpgate:tools-writer` → inspector,
+    // group `/engineering/platform` → platform. bob holds realm role `user`, mapped only for
+    // another provider, so just the default role.
+    assert_eq!(tool_names(&base, &alice).await, ["echo", "headers", "slow"]);
+    for tool in ["echo", "headers", "slow"] {
+        assert_eq!(call(&base, &alice, tool).await, Ok(()), "alice {tool}");
+    }
+    assert!(tool_names(&base, &bob).await.is_empty());
+    let denied = call(&base, &bob, "echo").await.unwrap_err();
+    assert_eq!(denied["code"], -32602, "as for an unknown tool: {denied}");
+
+    // An administrator can see why: which claim gave alice which role, and which grant
+    // decides a call.
+    let admin = admin_token(&base).await;
+    let store = rig.db.store().await.unwrap();
+    let alice_id = store
+        .find_user_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let explain = |query: String| {
+        let request = Client::new().get(format!("{base}/api/v1/admin/users/{query}"));
+        request.bearer_auth(&admin).send()
+    };
+    let r = explain(format!(
+        "{alice_id}/access?upstream=demo&method=tools/call&name=echo"
+    ));
+    let access: Value = r.await.unwrap().json().await.unwrap();
+    assert_eq!(access["provider"], "corp", "{access}");
+    let echoer = access["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "echoer")
+        .unwrap_or_else(|| panic!("no echoer in {access}"));
+    assert_eq!(echoer["because"][0]["kind"], "mapping");
+    assert_eq!(echoer["because"][0]["rule"]["value"], "mcp-admin");
+    assert_eq!(access["decision"]["allowed"], true);
+    assert!(
+        access["decision"]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("role `echoer`"),
+        "{access}"
+    );
+    let r = Client::new()
+        .get(format!(
+            "{base}/api/v1/admin/users/{alice_id}/access?method=tools/call"
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = Client::new()
+        .get(format!("{base}/api/v1/admin/users/nobody/access"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // An administrator changes realm roles in Keycloak: with the next access token and context
+    // the gateway sees it, with no new sign-in.
+    rig.realm
+        .set_realm_roles("bob", &["user", "mcp-admin"])
+        .await
+        .unwrap();
+    rig.realm
+        .set_realm_roles("alice", &["offline_access"])
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let bob_can = call(&base, &bob, "echo").await.is_ok();
+        let alice_can = call(&base, &alice, "echo").await.is_ok();
+        if bob_can && !alice_can {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "realm role changes not applied: bob {bob_can}, alice {alice_can}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(tool_names(&base, &bob).await, ["echo"]);
+    assert_eq!(tool_names(&base, &alice).await, ["headers", "slow"]);
+}

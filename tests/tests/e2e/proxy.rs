@@ -124,7 +124,7 @@ pub fn initialize(id: u64) -> Value {
         "clientInfo": {"name": "mcpgate-tests", "version": "1"}}})
 }
 
-fn meta_2026() -> Value {
+pub fn meta_2026() -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": V2026,
         "io.modelcontextprotocol/clientCapabilities": {}

@@ -562,3 +562,71 @@ fn changed(
     tracing::info!(user.id = %admin.0.user.id, change = what, version, "policy changed");
     Json(Changed { version })
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessQuery {
+    /// With `method`: the upstream of the request to decide.
+    upstream: Option<String>,
+    /// An MCP method (`tools/call`, `resources/read`, …).
+    method: Option<String>,
+    /// The tool, prompt or resource the request names.
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct AccessView {
+    user_id: String,
+    /// The identity provider the user signed in with, when federated.
+    provider: Option<String>,
+    /// Why the identity provider's claims are missing (the provider is unreachable, …): the
+    /// mapped roles are then not shown.
+    identity_error: Option<String>,
+    #[serde(flatten)]
+    explanation: crate::policy::Explanation,
+}
+
+/// `GET /api/v1/admin/users/{id}/access?upstream=&method=&name=`: the roles a user holds and
+/// why, and (with `upstream` and `method`) how that request would be decided and by which
+/// grant. What the next request will see: the user's current identity-provider claims are
+/// matched against the mapping rules.
+pub async fn explain_access(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(user): Path<String>,
+    query: Result<Query<AccessQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AccessView>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    state
+        .store
+        .get_user(&user)
+        .await
+        .map_err(|e| not_found(e, format!("no user {user:?}")))?;
+    let request = match (&query.upstream, &query.method) {
+        (Some(upstream), Some(method)) => Some(mcpgate_rbac::Request::for_method(
+            method,
+            upstream,
+            query.name.as_deref(),
+        )),
+        (None, None) if query.name.is_none() => None,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "to decide a request give both `upstream` and `method` (and `name` for a tool, prompt or resource)".into(),
+            ));
+        }
+    };
+    let (identity, identity_error) = match state.identity.context_for_user(&user).await {
+        Ok(identity) => (identity, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let explanation = state
+        .policy
+        .explain(&user, identity.as_deref(), request.as_ref())
+        .await?;
+    Ok(Json(AccessView {
+        user_id: user,
+        provider: identity.map(|c| c.provider_id.clone()),
+        identity_error,
+        explanation,
+    }))
+}

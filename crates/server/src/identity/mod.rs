@@ -66,6 +66,28 @@ impl From<&IdentityError> for ApiError {
     }
 }
 
+/// What a federated user's identity provider says about them, as cached: the provider, the
+/// context, and a number that changes each time the context is fetched again (so caches
+/// derived from it, such as the user's RBAC grants, can key on it).
+#[derive(Debug)]
+pub struct FederatedContext {
+    pub provider_id: String,
+    pub user: UserContext,
+    pub generation: u64,
+}
+
+impl FederatedContext {
+    /// The context as the RBAC mapping rules read it.
+    pub fn as_identity(&self) -> mcpgate_rbac::Identity<'_> {
+        mcpgate_rbac::Identity {
+            provider: &self.provider_id,
+            user: &self.user,
+        }
+    }
+}
+
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// A grant as read, with its access token opened.
 #[derive(Debug, Clone)]
 pub struct GrantSnapshot {
@@ -81,7 +103,7 @@ pub struct IdentityService {
     store: Store,
     providers: Arc<Registry>,
     secret_box: Arc<SecretBox>,
-    contexts: moka::future::Cache<String, Arc<UserContext>>,
+    contexts: moka::future::Cache<String, Arc<FederatedContext>>,
     grant_of_user: moka::future::Cache<String, Option<String>>,
     refreshing: moka::future::Cache<(String, i64), Arc<GrantSnapshot>>,
     /// This process's name in refresh leases.
@@ -139,7 +161,7 @@ impl IdentityService {
     pub async fn context_for_user(
         &self,
         user_id: &str,
-    ) -> Result<Option<Arc<UserContext>>, Arc<IdentityError>> {
+    ) -> Result<Option<Arc<FederatedContext>>, Arc<IdentityError>> {
         let store = self.store.clone();
         let uid = user_id.to_owned();
         let grant = self
@@ -155,7 +177,10 @@ impl IdentityService {
     }
 
     /// The context of one grant: cached, loaded once for all concurrent callers.
-    pub async fn context(&self, grant_id: &str) -> Result<Arc<UserContext>, Arc<IdentityError>> {
+    pub async fn context(
+        &self,
+        grant_id: &str,
+    ) -> Result<Arc<FederatedContext>, Arc<IdentityError>> {
         let result = self
             .contexts
             .try_get_with(grant_id.to_owned(), self.load_context(grant_id))
@@ -168,16 +193,23 @@ impl IdentityService {
         result
     }
 
-    async fn load_context(&self, grant_id: &str) -> Result<Arc<UserContext>, IdentityError> {
+    async fn load_context(&self, grant_id: &str) -> Result<Arc<FederatedContext>, IdentityError> {
         let snapshot = self.current(grant_id).await?;
         let provider = self.provider(&snapshot.provider_id)?;
+        let federated = |user| {
+            Arc::new(FederatedContext {
+                provider_id: snapshot.provider_id.clone(),
+                user,
+                generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            })
+        };
         match provider.user_info(&snapshot.access_token).await {
-            Ok(context) => Ok(Arc::new(context)),
+            Ok(context) => Ok(federated(context)),
             // The provider refused a token we thought good: refresh once and retry once.
             Err(ProviderError::Unauthorized(_)) if snapshot.has_refresh_token => {
                 let fresh = self.refresh(&snapshot.id, snapshot.version).await?;
                 match provider.user_info(&fresh.access_token).await {
-                    Ok(context) => Ok(Arc::new(context)),
+                    Ok(context) => Ok(federated(context)),
                     Err(ProviderError::Unauthorized(_) | ProviderError::InvalidGrant(_)) => {
                         Err(IdentityError::SignInAgain)
                     }

@@ -21,7 +21,8 @@ pub struct PolicyCache {
     known: AtomicI64,
     reload: tokio::sync::Mutex<()>,
     ttl: Duration,
-    grants: moka::future::Cache<(Arc<str>, i64), EffectiveGrants>,
+    /// Keyed by (user, policy version, identity-context generation or 0).
+    grants: moka::future::Cache<(Arc<str>, i64, u64), EffectiveGrants>,
 }
 
 impl PolicyCache {
@@ -83,15 +84,17 @@ impl PolicyCache {
         Ok((version, policy))
     }
 
-    /// A user's grants at `version`, computed by `load` on a miss.
+    /// A user's grants at `version` (and identity-context `generation`), computed by `load`
+    /// on a miss.
     pub async fn grants(
         &self,
         user_id: &str,
         version: i64,
+        generation: u64,
         load: impl Future<Output = Result<EffectiveGrants, StorageError>>,
     ) -> Result<EffectiveGrants, StorageError> {
         self.grants
-            .try_get_with((Arc::from(user_id), version), load)
+            .try_get_with((Arc::from(user_id), version, generation), load)
             .await
             .map_err(|e| match &*e {
                 StorageError::Busy => StorageError::Busy,

@@ -10,6 +10,7 @@
 
 pub mod audit;
 mod cache;
+mod explain;
 pub mod lists;
 
 use std::collections::HashSet;
@@ -20,8 +21,10 @@ use mcpgate_storage::{StorageError, Store, StoredPolicy};
 
 pub use audit::AuditLog;
 pub use cache::PolicyCache;
+pub use explain::Explanation;
 
 use crate::config::PolicyConfig;
+use crate::identity::FederatedContext;
 
 /// The configured policy, the store behind it, and the caches.
 pub struct Enforcer {
@@ -110,22 +113,27 @@ impl Enforcer {
         &self.config
     }
 
-    /// The user's effective grants: cached by user and policy version; on a miss, one short
-    /// read. A user unknown to the store (a principal from elsewhere) holds the default role.
-    pub async fn grants_for(&self, user_id: &str) -> Result<EffectiveGrants, StorageError> {
+    /// The user's effective grants: cached by user, policy version and the generation of the
+    /// user's identity-provider context (a context fetched again, say after its TTL, with
+    /// changed roles or groups, gives new grants); on a miss, one short read. A user unknown
+    /// to the store (a principal from elsewhere) holds the default role.
+    pub async fn grants_for(
+        &self,
+        user_id: &str,
+        identity: Option<&FederatedContext>,
+    ) -> Result<EffectiveGrants, StorageError> {
         let (version, policy) = self.cache.policy(|| self.load()).await?;
+        let generation = identity.map_or(0, |c| c.generation);
         self.cache
-            .grants(user_id, version, async {
+            .grants(user_id, version, generation, async {
                 let access = self.store.user_access(user_id).await?;
                 if access.disabled {
                     return Ok(EffectiveGrants::default());
                 }
-                // Identity-provider claims feed the mapping rules once federated sign-in
-                // keeps them: fill `identity` from the user's provider grant then.
                 let roles = policy.effective_roles(&mcpgate_rbac::Subject {
                     roles: &access.roles,
                     team_roles: &access.team_roles,
-                    identity: None,
+                    identity: identity.map(FederatedContext::as_identity),
                     is_admin: access.is_admin,
                 });
                 Ok(policy.effective_grants(&roles))
@@ -133,13 +141,14 @@ impl Enforcer {
             .await
     }
 
-    /// Decides one request for a user.
+    /// Decides one request for a user (with their identity-provider context, if federated).
     pub async fn decide(
         &self,
         user_id: &str,
+        identity: Option<&FederatedContext>,
         request: &Request<'_>,
     ) -> Result<(Decision, EffectiveGrants), StorageError> {
-        let grants = self.grants_for(user_id).await?;
+        let grants = self.grants_for(user_id, identity).await?;
         Ok((grants.decide(request), grants))
     }
 

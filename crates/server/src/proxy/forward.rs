@@ -87,9 +87,11 @@ pub async fn handle(
     let started = Instant::now();
     // Federated users: who they are at their identity provider (cached; one provider call per
     // grant and TTL, refreshed exactly once when due). A dead grant means signing in again.
-    if let Err(e) = state.identity.context_for_user(&principal.user_id).await {
-        return ApiError::from(e).into_response();
-    }
+    // The context also feeds the RBAC mapping rules (Keycloak roles, groups, domains, …).
+    let identity = match state.identity.context_for_user(&principal.user_id).await {
+        Ok(identity) => identity,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
 
     let (body, message) = if parts.method == Method::POST {
         let bytes = match axum::body::to_bytes(body, proxy.body_limit).await {
@@ -159,6 +161,7 @@ pub async fn handle(
     let list_scope = match enforce(
         &state,
         &principal,
+        identity.as_deref(),
         &upstream.name,
         &parts.method,
         message.as_ref(),
@@ -256,6 +259,7 @@ pub async fn handle(
 async fn enforce(
     state: &AppState,
     principal: &mcpgate_core::Principal,
+    identity: Option<&crate::identity::FederatedContext>,
     upstream: &str,
     http_method: &Method,
     message: Option<&Message>,
@@ -267,7 +271,11 @@ async fn enforce(
         // A JSON-RPC response from the client, a GET stream or a DELETE: plumbing.
         None => Request::new(Action::Plumbing, upstream, Some(http_method.as_str())),
     };
-    let (decision, grants) = match state.policy.decide(&principal.user_id, &request).await {
+    let (decision, grants) = match state
+        .policy
+        .decide(&principal.user_id, identity, &request)
+        .await
+    {
         Ok(d) => d,
         Err(e) => return Err(ApiError::from(e).into_response()),
     };
