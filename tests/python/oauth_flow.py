@@ -2,6 +2,9 @@
 
 usage: oauth_flow.py MCP_URL MODE EMAIL PASSWORD [options as JSON]
 options: {"cimd": URL of a client metadata document (else DCR),
+          "federated": {"provider": ID, "login_hint": ACCOUNT}: sign in with that identity
+              provider from mcpgate's sign-in page instead of a password (EMAIL and PASSWORD
+              are then unused; the test realm signs in the account named by login_hint),
           "wait_for_expiry": seconds to sleep before a second tool call (to force a refresh),
           "revoke": true to revoke the access token at the end and report what the gateway says}
 
@@ -15,7 +18,7 @@ import html
 import json
 import re
 import sys
-from urllib.parse import parse_qs, urljoin, urlparse
+from urllib.parse import parse_qs, urlencode, urljoin, urlparse
 
 import httpx2
 from mcp import Client
@@ -54,11 +57,21 @@ def hidden(page: str, name: str) -> str:
     return html.unescape(m.group(1))
 
 
-async def browse(start: str, email: str, password: str) -> AuthorizationCodeResult:
-    """Follows the authorization like a person at a browser would."""
+def provider_link(page: str, provider: str, login_hint: str) -> str:
+    """The sign-in page's "Sign in with ..." link for `provider`, with a login_hint added."""
+    m = re.search(rf'href="(/login/{re.escape(provider)}\?[^"]*)"', page)
+    if not m:
+        raise RuntimeError(f"no sign-in link for provider {provider}: {page[:500]}")
+    return f"{html.unescape(m.group(1))}&{urlencode({'login_hint': login_hint})}"
+
+
+async def browse(start: str, email: str, password: str,
+                 federated: dict | None = None) -> AuthorizationCodeResult:
+    """Follows the authorization like a person at a browser would (through the identity
+    provider's pages too, when signing in with one)."""
     async with httpx2.AsyncClient(follow_redirects=False, timeout=30) as ua:
         url = start
-        for _ in range(10):
+        for _ in range(20):
             r = await ua.get(url)
             if r.status_code in (302, 303, 307):
                 url = urljoin(url, r.headers["location"])
@@ -68,6 +81,10 @@ async def browse(start: str, email: str, password: str) -> AuthorizationCodeResu
             if r.status_code != 200:
                 raise RuntimeError(f"authorization page {r.status_code}: {r.text[:300]}")
             page = r.text
+            if 'action="/login"' in page and federated:
+                url = urljoin(url, provider_link(page, federated["provider"],
+                                                 federated["login_hint"]))
+                continue
             if 'action="/login"' in page:
                 form = {"email": email, "password": password, "csrf": hidden(page, "csrf"),
                         "return_to": hidden(page, "return_to")}
@@ -100,7 +117,8 @@ async def main(url: str, mode: str, email: str, password: str, options: dict) ->
         oauth2.is_valid_client_metadata_url = lambda u: u == cimd
 
     async def redirect_handler(authorization_url: str) -> None:
-        pending["result"] = await browse(authorization_url, email, password)
+        pending["result"] = await browse(authorization_url, email, password,
+                                         options.get("federated"))
 
     async def callback_handler() -> AuthorizationCodeResult:
         return pending.pop("result")

@@ -210,6 +210,65 @@ async fn federated_sign_in_through_keycloak_inside_the_oauth_flow() {
     assert_eq!(store.list_users(None, 100).await.unwrap().len(), 1);
 }
 
+/// The Python `mcp` SDK, headless, in both protocol eras: discovers mcpgate, registers,
+/// chooses "Sign in with Corp SSO" on the sign-in page, signs in at the realm, consents, calls
+/// a tool, and keeps calling after mcpgate's access token expired (a refresh).
+#[tokio::test(flavor = "multi_thread")]
+async fn python_sdk_signs_in_through_keycloak_and_calls_a_tool() {
+    let Some(python) =
+        mcpgate_tests::fixtures::python("python_sdk_signs_in_through_keycloak").unwrap()
+    else {
+        return;
+    };
+    let db = TestDb::sqlite().unwrap();
+    let Some(rig) = IdRig::start("python_federated", RealmOptions::default(), db, |c| {
+        c.oauth.access_token_ttl_secs = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    for mode in ["legacy", "2026-07-28"] {
+        rig.realm.reset_counts().await.unwrap();
+        let report = mcpgate_tests::fixtures::python_oauth_flow(
+            &python,
+            &rig.url("/mcp/demo"),
+            mode,
+            ("", ""),
+            &json!({ "federated": { "provider": "corp", "login_hint": "alice" }, "wait_for_expiry": 2.5 }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let what = format!("{mode}: {report}");
+        assert!(
+            report["tools"].as_array().unwrap().contains(&json!("echo")),
+            "{what}"
+        );
+        assert_eq!(report["echo"], json!(["first call"]), "{what}");
+        assert_eq!(
+            report["echo_after_expiry"],
+            json!(["after expiry"]),
+            "{what}"
+        );
+        assert!(report["tokens_issued"].as_u64().unwrap() >= 2, "{what}");
+        // The sign-in went through the realm (its authorization endpoint, the code exchange).
+        assert!(rig.realm.count("auth").await.unwrap() >= 1, "{what}");
+        assert!(rig.realm.count("token").await.unwrap() >= 1, "{what}");
+    }
+    let store = rig.db.store().await.unwrap();
+    let alice = store
+        .find_user_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .expect("the realm's user was created");
+    assert!(store.latest_live_grant(&alice.id).await.unwrap().is_some());
+    assert_eq!(
+        store.list_users(None, 100).await.unwrap().len(),
+        1,
+        "both sign-ins link one user"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hundred_concurrent_requests_make_one_userinfo_call_per_ttl() {
     let db = TestDb::sqlite().unwrap();
