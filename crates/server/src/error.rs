@@ -96,6 +96,9 @@ pub enum ApiError {
     /// A dependency answered badly or not at all (identity provider): 502.
     #[error("bad gateway: {0}")]
     BadGateway(String),
+    /// A dependency did not answer in time (identity provider): 504.
+    #[error("gateway timeout: {0}")]
+    GatewayTimeout(String),
     /// A dependency cannot be reached: 503 with `Retry-After`.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -210,6 +213,10 @@ impl IntoResponse for ApiError {
                     "bad_gateway",
                     "a service the gateway depends on did not answer properly",
                 )
+            }
+            ApiError::GatewayTimeout(detail) => {
+                tracing::warn!(error.detail = %detail, "gateway timeout");
+                plain(StatusCode::GATEWAY_TIMEOUT, "gateway_timeout", &detail)
             }
             ApiError::Unavailable(detail) => {
                 tracing::warn!(error.detail = %detail, "dependency unavailable");

@@ -82,6 +82,18 @@ impl IdRig {
     fn url(&self, path: &str) -> String {
         self.gateway.url(path)
     }
+
+    /// A rig on a fresh SQLite database with alice signed in; her mcpgate access token.
+    async fn with_alice(
+        test: &str,
+        options: RealmOptions,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<(Self, String)> {
+        let rig = Self::start(test, options, TestDb::sqlite().unwrap(), adjust).await?;
+        let t = federated_tokens(&rig, &browser(), "alice").await.unwrap();
+        let access = t["access_token"].as_str().unwrap().to_owned();
+        Some((rig, access))
+    }
 }
 
 /// An OAuth client that signs in through the realm: DCR, authorize, "Sign in with Corp SSO",
@@ -457,16 +469,13 @@ async fn a_refresh_refused_with_invalid_grant_ends_the_grant_and_the_client_gets
 
 #[tokio::test(flavor = "multi_thread")]
 async fn provider_down_gives_a_clear_502_and_a_warm_context_is_still_served() {
-    let db = TestDb::sqlite().unwrap();
-    let Some(rig) = IdRig::start("provider_down", keycloak_opaque(), db, |c| {
+    let Some((rig, access)) = IdRig::with_alice("provider_down", keycloak_opaque(), |c| {
         c.auth.user_context_ttl_secs = 3
     })
     .await
     else {
         return;
     };
-    let t = federated_tokens(&rig, &browser(), "alice").await.unwrap();
-    let access = t["access_token"].as_str().unwrap().to_owned();
     assert_eq!(tools_list(&rig.gateway.base, &access).await, StatusCode::OK);
     let IdRig { realm, gateway, .. } = rig;
     drop(realm); // the identity provider goes away
@@ -483,6 +492,141 @@ async fn provider_down_gives_a_clear_502_and_a_warm_context_is_still_served() {
         StatusCode::BAD_GATEWAY
     );
     assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+/// The provider rejects an access token mcpgate still thought good (401 at user info): one
+/// refresh, one retry, and the request succeeds; nothing more is asked while warm.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_userinfo_401_gets_one_refresh_and_one_retry() {
+    let Some((rig, access)) = IdRig::with_alice("userinfo_401", keycloak_opaque(), |c| {
+        c.auth.user_context_ttl_secs = 1
+    })
+    .await
+    else {
+        return;
+    };
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the context expired
+    assert!(rig.realm.revoke_access_tokens().await.unwrap() >= 1);
+    rig.realm.reset_counts().await.unwrap();
+    assert_eq!(tools_list(&rig.gateway.base, &access).await, StatusCode::OK);
+    assert_eq!(rig.realm.count("token").await.unwrap(), 1, "one refresh");
+    assert_eq!(
+        rig.realm.count("userinfo").await.unwrap(),
+        2,
+        "the rejected call and one retry"
+    );
+    assert_eq!(tools_list(&rig.gateway.base, &access).await, StatusCode::OK);
+    assert_eq!(rig.realm.count("userinfo").await.unwrap(), 2, "warm again");
+}
+
+/// A provider slower than `auth.provider_timeout_secs`: the request gets a clear 504 in that
+/// time, and the refresh it started still completes and is kept (rotation on: had it been
+/// cancelled after the provider rotated the refresh token, the user would be signed out).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_provider_gives_504_in_time_and_the_refresh_under_way_is_kept() {
+    let options = RealmOptions {
+        access_token_ttl: 2,
+        ..keycloak_opaque()
+    };
+    let Some((rig, access)) = IdRig::with_alice("slow_provider", options, |c| {
+        c.auth.user_context_ttl_secs = 1;
+        c.auth.provider_timeout_secs = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    tokio::time::sleep(Duration::from_millis(2200)).await; // token and context expired
+    rig.realm.reset_counts().await.unwrap();
+    rig.realm.set_delay(2500).await.unwrap();
+    let started = std::time::Instant::now();
+    let r = Client::new()
+        .post(format!("{}/mcp/demo", rig.gateway.base))
+        .bearer_auth(&access)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2400),
+        "answered after {took:?}, not within the 1 s timeout"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("identity provider"),
+        "{body}"
+    );
+    // The provider answers the refresh 2.5 s after it was asked; then the next request uses
+    // the stored result.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    rig.realm.set_delay(0).await.unwrap();
+    assert_eq!(tools_list(&rig.gateway.base, &access).await, StatusCode::OK);
+    assert_eq!(
+        rig.realm.count("token").await.unwrap(),
+        1,
+        "the one refresh was kept, not repeated"
+    );
+}
+
+/// One database connection, and the identity provider parked mid-call for one user: another
+/// user's requests still complete, because nothing holds the connection across the call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_of_one_serves_others_while_the_provider_is_parked() {
+    let db = TestDb::sqlite().unwrap();
+    let Some(rig) = IdRig::start("parked_provider", keycloak_opaque(), db, |c| {
+        c.auth.user_context_ttl_secs = 3;
+        c.database.max_connections = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let alice = federated_tokens(&rig, &browser(), "alice").await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(3100)).await; // alice's context expired
+    // bob signs in now: his context is warm for 3 s.
+    let bob = federated_tokens(&rig, &browser(), "bob").await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    rig.realm.reset_counts().await.unwrap();
+    rig.realm.set_delay(4000).await.unwrap();
+    let base = rig.gateway.base.clone();
+    let parked = tokio::spawn({
+        let (base, alice) = (base.clone(), alice.clone());
+        async move { tools_list(&base, &alice).await }
+    });
+    // Wait until alice's user-info call is at the provider, parked.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while rig.realm.count("userinfo").await.unwrap() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        assert_eq!(tools_list(&base, &bob).await, StatusCode::OK);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "bob waited {:?} behind the parked call",
+        started.elapsed()
+    );
+    assert!(
+        !parked.is_finished(),
+        "alice is still parked at the provider"
+    );
+    assert_eq!(parked.await.unwrap(), StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread")]

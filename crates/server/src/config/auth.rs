@@ -18,6 +18,10 @@ pub struct AuthConfig {
     pub user_context_ttl_secs: u64,
     /// Provider access tokens are refreshed this long before they expire.
     pub provider_token_skew_secs: u64,
+    /// How long a request waits for the identity provider (user info, a token refresh) before
+    /// it gets 504. A refresh that is already under way still finishes in the background and
+    /// is kept, so a slow provider never costs the user their sign-in.
+    pub provider_timeout_secs: u64,
     /// Password hashing (argon2id) and its bounded pool.
     pub hashing: HasherConfig,
     pub rate_limit: RateLimitConfig,
@@ -30,6 +34,7 @@ impl Default for AuthConfig {
             session_ttl_secs: 12 * 3_600,
             user_context_ttl_secs: 300,
             provider_token_skew_secs: 30,
+            provider_timeout_secs: 10,
             hashing: HasherConfig::default(),
             rate_limit: RateLimitConfig::default(),
         }
@@ -75,6 +80,12 @@ impl AuthConfig {
         if self.api_token_ttl_secs == 0 {
             errors.push(ConfigError::new(
                 "auth.api_token_ttl_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.provider_timeout_secs == 0 {
+            errors.push(ConfigError::new(
+                "auth.provider_timeout_secs",
                 "must be at least 1",
             ));
         }

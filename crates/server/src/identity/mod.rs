@@ -10,6 +10,10 @@
 //!   either is used; waiters re-read the grant instead of refreshing again.
 //! - `invalid_grant` ends the grant: the client gets 401 and signs in again.
 //!
+//! - A refresh runs in a task of its own: a request that gives up (the client went away, or
+//!   `auth.provider_timeout_secs` passed and it got 504) cannot cancel it between the provider
+//!   rotating the refresh token and mcpgate storing the new one, which would sign the user out.
+//!
 //! Why this cannot deadlock: the only waiting is on a loader future (moka's single-flight) or
 //! on a short sleep before re-reading the grant. A refresh loader never calls back into
 //! `context` or `refresh` for the same key — it talks to storage and the provider only — so no
@@ -42,6 +46,8 @@ pub enum IdentityError {
     Sealed(String),
     #[error("provider {0:?} is not configured")]
     UnknownProvider(String),
+    #[error("the identity provider did not answer within {0:?}")]
+    TimedOut(Duration),
 }
 
 impl From<&IdentityError> for ApiError {
@@ -60,6 +66,10 @@ impl From<&IdentityError> for ApiError {
             IdentityError::Provider(ProviderError::Transient(d)) => {
                 ApiError::BadGateway(format!("identity provider unavailable: {d}"))
             }
+            IdentityError::TimedOut(after) => ApiError::GatewayTimeout(format!(
+                "the identity provider did not answer within {} s",
+                after.as_secs_f32()
+            )),
             IdentityError::Storage(s) => ApiError::Unavailable(s.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
@@ -77,6 +87,14 @@ pub struct FederatedContext {
 }
 
 impl FederatedContext {
+    fn new(provider_id: &str, user: UserContext) -> Arc<Self> {
+        Arc::new(Self {
+            provider_id: provider_id.to_owned(),
+            user,
+            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
     /// The context as the RBAC mapping rules read it.
     pub fn as_identity(&self) -> mcpgate_rbac::Identity<'_> {
         mcpgate_rbac::Identity {
@@ -99,7 +117,20 @@ pub struct GrantSnapshot {
     pub has_refresh_token: bool,
 }
 
+/// Cheap to clone: one shared state (a refresh task holds a clone).
+#[derive(Clone)]
 pub struct IdentityService {
+    inner: Arc<Inner>,
+}
+
+impl std::ops::Deref for IdentityService {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+pub struct Inner {
     store: Store,
     providers: Arc<Registry>,
     secret_box: Arc<SecretBox>,
@@ -110,6 +141,8 @@ pub struct IdentityService {
     owner: String,
     skew_ms: i64,
     lease_ttl: Duration,
+    /// How long a request waits for the provider (see `auth.provider_timeout_secs`).
+    timeout: Duration,
 }
 
 /// Where a grant's sealed columns live (the AAD binds each to its row).
@@ -124,8 +157,9 @@ impl IdentityService {
         secret_box: Arc<SecretBox>,
         context_ttl: Duration,
         skew: Duration,
+        timeout: Duration,
     ) -> Self {
-        Self {
+        let inner = Inner {
             store,
             providers,
             secret_box,
@@ -144,6 +178,10 @@ impl IdentityService {
             owner: format!("mcpgate-{}", mcpgate_storage::new_id()),
             skew_ms: i64::try_from(skew.as_millis()).unwrap_or(30_000),
             lease_ttl: Duration::from_secs(30),
+            timeout,
+        };
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
@@ -157,8 +195,18 @@ impl IdentityService {
             .ok_or_else(|| IdentityError::UnknownProvider(id.to_owned()))
     }
 
-    /// The user's identity-provider context, or `None` for local accounts.
+    /// The user's identity-provider context, or `None` for local accounts; waits for the
+    /// provider at most `auth.provider_timeout_secs`.
     pub async fn context_for_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<Arc<FederatedContext>>, Arc<IdentityError>> {
+        tokio::time::timeout(self.timeout, self.context_for_user_untimed(user_id))
+            .await
+            .unwrap_or_else(|_| Err(Arc::new(IdentityError::TimedOut(self.timeout))))
+    }
+
+    async fn context_for_user_untimed(
         &self,
         user_id: &str,
     ) -> Result<Option<Arc<FederatedContext>>, Arc<IdentityError>> {
@@ -196,13 +244,7 @@ impl IdentityService {
     async fn load_context(&self, grant_id: &str) -> Result<Arc<FederatedContext>, IdentityError> {
         let snapshot = self.current(grant_id).await?;
         let provider = self.provider(&snapshot.provider_id)?;
-        let federated = |user| {
-            Arc::new(FederatedContext {
-                provider_id: snapshot.provider_id.clone(),
-                user,
-                generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            })
-        };
+        let federated = |user| FederatedContext::new(&snapshot.provider_id, user);
         match provider.user_info(&snapshot.access_token).await {
             Ok(context) => Ok(federated(context)),
             // The provider refused a token we thought good: refresh once and retry once.
@@ -224,15 +266,21 @@ impl IdentityService {
     }
 
     /// The user's current provider access token (refreshed when due), for upstreams that
-    /// need it. `None` for local accounts.
+    /// need it. `None` for local accounts. Waits for the provider at most
+    /// `auth.provider_timeout_secs`.
     pub async fn provider_token(
         &self,
         user_id: &str,
     ) -> Result<Option<SecretString>, IdentityError> {
-        let Some(grant) = self.store.latest_live_grant(user_id).await? else {
-            return Ok(None);
+        let token = async {
+            let Some(grant) = self.store.latest_live_grant(user_id).await? else {
+                return Ok(None);
+            };
+            Ok(Some(self.current(&grant.id).await?.access_token))
         };
-        Ok(Some(self.current(&grant.id).await?.access_token))
+        tokio::time::timeout(self.timeout, token)
+            .await
+            .unwrap_or(Err(IdentityError::TimedOut(self.timeout)))
     }
 
     /// Reads a grant and refreshes it first when its access token is about to expire.
@@ -273,6 +321,12 @@ impl IdentityService {
     pub async fn forget_grant(&self, grant_id: &str) {
         self.contexts.invalidate(grant_id).await;
         self.grant_of_user.invalidate_all();
+    }
+
+    /// Caches what the provider said about a grant's user at sign-in.
+    pub async fn remember(&self, grant_id: &str, provider_id: &str, user: UserContext) {
+        let context = FederatedContext::new(provider_id, user);
+        self.contexts.insert(grant_id.to_owned(), context).await;
     }
 
     /// After a new sign-in: the user's grant changed.

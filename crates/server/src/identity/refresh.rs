@@ -15,18 +15,28 @@ const MAX_WAITS: u32 = 200;
 
 impl IdentityService {
     /// Refreshes `grant_id` if it is still at `seen_version`; every concurrent caller in this
-    /// process that saw the same version shares one refresh.
+    /// process that saw the same version shares one refresh. The refresh runs in a task of its
+    /// own, so callers that give up do not cancel it halfway (see the module comment).
     pub async fn refresh(
         &self,
         grant_id: &str,
         seen_version: i64,
     ) -> Result<GrantSnapshot, IdentityError> {
         let key = (grant_id.to_owned(), seen_version);
+        let this = self.clone();
+        let grant = grant_id.to_owned();
         self.refreshing
-            .try_get_with(key, async {
-                self.refresh_leased(grant_id, seen_version)
-                    .await
-                    .map(Arc::new)
+            .try_get_with(key, async move {
+                let task = tokio::spawn(async move {
+                    this.refresh_leased(&grant, seen_version)
+                        .await
+                        .map(Arc::new)
+                });
+                task.await.unwrap_or_else(|e| {
+                    Err(IdentityError::Provider(ProviderError::Transient(format!(
+                        "the refresh task failed: {e}"
+                    ))))
+                })
             })
             .await
             .map(|s| (*s).clone())
@@ -38,6 +48,7 @@ impl IdentityService {
                 }
                 IdentityError::Sealed(s) => IdentityError::Sealed(s.clone()),
                 IdentityError::UnknownProvider(p) => IdentityError::UnknownProvider(p.clone()),
+                IdentityError::TimedOut(d) => IdentityError::TimedOut(*d),
             })
     }
 

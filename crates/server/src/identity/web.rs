@@ -299,6 +299,11 @@ async fn finish(state: &AppState, pending: &PendingLogin, code: &str) -> Result<
         .await
         .map_err(|e| crate::web::login::error_page(e.into()))?;
     state.identity.forget_user(&user.id).await;
+    // The first tool call reuses what the sign-in just learnt instead of asking again.
+    state
+        .identity
+        .remember(&grant_id, &pending.provider_id, context)
+        .await;
     tracing::info!(user.id = %user.id, provider = %pending.provider_id, "signed in through an identity provider");
     Ok(user)
 }
