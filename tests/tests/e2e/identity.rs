@@ -22,6 +22,8 @@ const CB: &str = "http://127.0.0.1/callback";
 struct IdRig {
     realm: Realm,
     gateway: TestServer,
+    /// The gateway's state, to call the identity service as the proxy does.
+    state: mcpgate_server::app::AppState,
     db: TestDb,
     _upstream: FixtureUpstream,
     config: Config,
@@ -69,10 +71,17 @@ impl IdRig {
             ..Default::default()
         }];
         adjust(&mut config);
-        let gateway = TestServer::start(config.clone()).await.unwrap();
+        let mut state = None;
+        let gateway = TestServer::start_with(config.clone(), |s| {
+            state = Some(s.clone());
+            s
+        })
+        .await
+        .unwrap();
         Some(Self {
             realm,
             gateway,
+            state: state.unwrap(),
             db,
             _upstream: upstream,
             config,
@@ -627,6 +636,75 @@ async fn a_pool_of_one_serves_others_while_the_provider_is_parked() {
         "alice is still parked at the provider"
     );
     assert_eq!(parked.await.unwrap(), StatusCode::OK);
+}
+
+/// The provider token for upstreams that need the user's own identity-provider token: the
+/// current one while it is valid, a refreshed one (exactly one refresh for 20 concurrent
+/// callers) once it expired, accepted by the provider; none for a local account.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_provider_token_for_upstreams_is_current_and_refreshed_once() {
+    let options = RealmOptions {
+        access_token_ttl: 2,
+        ..keycloak_opaque()
+    };
+    let Some((rig, _access)) = IdRig::with_alice("provider_token", options, |_| {}).await else {
+        return;
+    };
+    let store = rig.db.store().await.unwrap();
+    let alice = store
+        .find_user_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let identity = rig.state.identity.clone();
+    let first = identity.provider_token(&alice.id).await.unwrap().unwrap();
+    let userinfo = format!(
+        "{}/realms/test/protocol/openid-connect/userinfo",
+        rig.realm.server_url
+    );
+    let accepted = |token: String| {
+        let userinfo = userinfo.clone();
+        async move {
+            let r = Client::new()
+                .get(userinfo)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            r.status()
+        }
+    };
+    assert_eq!(accepted(first.expose().to_owned()).await, StatusCode::OK);
+
+    tokio::time::sleep(Duration::from_millis(2200)).await; // expired
+    rig.realm.reset_counts().await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (identity, user) = (identity.clone(), alice.id.clone());
+            tokio::spawn(async move { identity.provider_token(&user).await })
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for t in tasks {
+        tokens.insert(t.await.unwrap().unwrap().unwrap().expose().to_owned());
+    }
+    assert_eq!(tokens.len(), 1, "every caller got the one refreshed token");
+    let fresh = tokens.into_iter().next().unwrap();
+    assert_ne!(fresh, first.expose(), "a new token after expiry");
+    assert_eq!(rig.realm.count("token").await.unwrap(), 1, "one refresh");
+    assert_eq!(accepted(fresh).await, StatusCode::OK);
+
+    // A local account has no provider token.
+    let local = store
+        .create_user(&mcpgate_storage::NewUser {
+            email: "local@example.com".into(),
+            display_name: None,
+            password_hash: None,
+            is_admin: false,
+        })
+        .await
+        .unwrap();
+    assert!(identity.provider_token(&local.id).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]
