@@ -159,10 +159,8 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(http.request_timeout_secs),
         ))
         .layer(RequestBodyLimitLayer::new(http.body_limit_bytes));
-    Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/metrics", get(routes::health::metrics))
+    // What browser-based MCP clients fetch from other origins (see `cors`).
+    let cors_public = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata::authorization_server_metadata),
@@ -180,12 +178,25 @@ pub fn router(state: AppState) -> Router {
             get(oauth::metadata::protected_resource_metadata),
         )
         .route("/oauth/register", post(oauth::clients::register))
+        .route("/oauth/token", post(oauth::token::token))
+        .route("/oauth/revoke", post(oauth::revoke::revoke))
+        .layer(crate::cors::public());
+    let mcp = Router::new()
+        .route(
+            "/mcp/{name}",
+            post(crate::proxy::handle)
+                .get(crate::proxy::handle)
+                .delete(crate::proxy::handle),
+        )
+        .layer(crate::cors::mcp(state.proxy.origins().clone()));
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
         .route(
             "/oauth/authorize",
             get(oauth::authorize::start).post(oauth::authorize::decide),
         )
-        .route("/oauth/token", post(oauth::token::token))
-        .route("/oauth/revoke", post(oauth::revoke::revoke))
         .route("/oauth/introspect", post(oauth::revoke::introspect))
         .route("/", get(web::login::home))
         .route("/login", get(web::login::show).post(web::login::submit))
@@ -237,12 +248,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/admin/mappings/{id}",
             axum::routing::delete(api::policy::delete_mapping),
         )
-        .route(
-            "/mcp/{name}",
-            post(crate::proxy::handle)
-                .get(crate::proxy::handle)
-                .delete(crate::proxy::handle),
-        )
+        .merge(cors_public)
+        .merge(mcp)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)
         .layer(middleware)

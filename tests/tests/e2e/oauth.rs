@@ -1361,3 +1361,131 @@ async fn python_documents(_rig: &AuthRig) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await });
     base
 }
+
+/// Browser-based MCP clients (the Inspector in direct mode, web apps) fetch discovery, the
+/// token-side endpoints and `/mcp/*` from another origin: CORS lets them, for `/mcp/*` only
+/// from the allowed origins, and never on the authorization page.
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_lets_browser_clients_discover_register_get_tokens_and_call_mcp() {
+    const APP: &str = "http://localhost:6274";
+    const EVIL: &str = "http://evil.example";
+    let rig = AuthRig::start_with(|c| c.proxy.allowed_origins = vec![APP.into()]).await;
+    let http = Client::new();
+    let acao = |r: &reqwest::Response| {
+        r.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let preflight =
+        |path: &str, origin: &'static str, method: &'static str, headers: &'static str| {
+            http.request(reqwest::Method::OPTIONS, rig.url(path))
+                .header("origin", origin)
+                .header("access-control-request-method", method)
+                .header("access-control-request-headers", headers)
+                .send()
+        };
+
+    // Discovery and the token-side endpoints: any origin.
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp/demo",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let r = http
+            .get(rig.url(path))
+            .header("origin", EVIL)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(acao(&r).as_deref(), Some("*"), "{path}");
+    }
+    for path in ["/oauth/register", "/oauth/token", "/oauth/revoke"] {
+        let r = preflight(path, APP, "POST", "content-type").await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        assert_eq!(acao(&r).as_deref(), Some("*"), "{path}");
+        let methods = r.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap();
+        assert!(methods.contains("POST"), "{path}: {methods}");
+    }
+    let r = http
+        .post(rig.url("/oauth/register"))
+        .header("origin", APP)
+        .json(&json!({ "client_name": "Web app", "redirect_uris": [format!("{APP}/oauth/callback")] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(acao(&r).as_deref(), Some("*"));
+    // An error from the token endpoint is readable too (the client must see `invalid_grant`).
+    let r = http
+        .post(rig.url("/oauth/token"))
+        .header("origin", APP)
+        .form(&[("grant_type", "authorization_code"), ("code", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(acao(&r).as_deref(), Some("*"));
+
+    // The authorization page is a navigation: no CORS.
+    let r = http
+        .get(rig.url("/oauth/authorize?client_id=x"))
+        .header("origin", APP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acao(&r), None);
+
+    // /mcp/*: the allowed origin may call, and read the challenge and the session id.
+    let r = preflight(
+        "/mcp/demo",
+        APP,
+        "POST",
+        "authorization,content-type,mcp-protocol-version,mcp-session-id",
+    )
+    .await
+    .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(acao(&r).as_deref(), Some(APP));
+    let allowed = r.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("mcp-session-id"),
+        "{allowed}"
+    );
+    let r = http
+        .post(rig.resource("demo"))
+        .header("origin", APP)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(acao(&r).as_deref(), Some(APP));
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        exposed.contains("www-authenticate") && exposed.contains("mcp-session-id"),
+        "{exposed}"
+    );
+    // Any other origin gets no CORS, and its calls are refused outright.
+    let r = preflight("/mcp/demo", EVIL, "POST", "authorization")
+        .await
+        .unwrap();
+    assert_eq!(acao(&r), None);
+    let r = http
+        .post(rig.resource("demo"))
+        .header("origin", EVIL)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(acao(&r), None);
+}

@@ -55,6 +55,13 @@ pub struct Proxy {
     body_limit: usize,
 }
 
+impl Proxy {
+    /// The browser origins allowed to call `/mcp/*`.
+    pub fn origins(&self) -> &AllowedOrigins {
+        &self.origins
+    }
+}
+
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Proxy")
