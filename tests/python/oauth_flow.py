@@ -81,6 +81,13 @@ async def browse(start: str, email: str, password: str,
             if r.status_code != 200:
                 raise RuntimeError(f"authorization page {r.status_code}: {r.text[:300]}")
             page = r.text
+            if federated and f'action="/login/{federated["provider"]}"' in page:
+                # Consent before federating: approve, then on to the identity provider.
+                form = {name: hidden(page, name) for name in ("csrf", "return_to", "login_hint")}
+                form["decision"] = "approve"
+                r = await ua.post(urljoin(url, f'/login/{federated["provider"]}'), data=form)
+                url = urljoin(url, r.headers["location"])
+                continue
             if 'action="/login"' in page and federated:
                 url = urljoin(url, provider_link(page, federated["provider"],
                                                  federated["login_hint"]))

@@ -201,7 +201,10 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(web::login::home))
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))
-        .route("/login/{provider}", get(crate::identity::web::start))
+        .route(
+            "/login/{provider}",
+            get(crate::identity::web::start).post(crate::identity::web::approve),
+        )
         .route("/callback/{provider}", get(crate::identity::web::callback))
         .route("/api/v1/login", post(api::me::login))
         .route("/api/v1/me", get(api::me::me))

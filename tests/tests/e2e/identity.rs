@@ -105,27 +105,29 @@ impl IdRig {
     }
 }
 
-/// An OAuth client that signs in through the realm: DCR, authorize, "Sign in with Corp SSO",
-/// the realm's headless login (by login_hint), consent, code exchange. Returns the tokens.
-async fn federated_tokens(rig: &IdRig, b: &Client, login_hint: &str) -> Result<Value, String> {
+/// Registers a public client (DCR) redirecting to `CB`; its client id.
+async fn register(rig: &IdRig) -> String {
     let r = Client::new()
         .post(rig.url("/oauth/register"))
         .json(&json!({ "client_name": "Federated Client", "redirect_uris": [CB] }))
         .send()
         .await
         .unwrap();
-    let client_id = r.json::<Value>().await.unwrap()["client_id"]
+    r.json::<Value>().await.unwrap()["client_id"]
         .as_str()
         .unwrap()
-        .to_owned();
-    let p = pkce();
+        .to_owned()
+}
+
+/// "Sign in with Corp SSO" on the way through the client's authorization request.
+fn sign_in_url(rig: &IdRig, client_id: &str, challenge: &str, login_hint: &str) -> String {
     let mut authorize = Url::parse(&rig.url("/oauth/authorize")).unwrap();
     authorize
         .query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", &client_id)
+        .append_pair("client_id", client_id)
         .append_pair("redirect_uri", CB)
-        .append_pair("code_challenge", &p.challenge)
+        .append_pair("code_challenge", challenge)
         .append_pair("code_challenge_method", "S256")
         .append_pair("state", "s")
         .append_pair("resource", &rig.url("/mcp/demo"));
@@ -134,7 +136,15 @@ async fn federated_tokens(rig: &IdRig, b: &Client, login_hint: &str) -> Result<V
     url.query_pairs_mut()
         .append_pair("return_to", &return_to)
         .append_pair("login_hint", login_hint);
-    let mut next = url.to_string();
+    url.to_string()
+}
+
+/// An OAuth client that signs in through the realm: DCR, authorize, "Sign in with Corp SSO",
+/// the realm's headless login (by login_hint), consent, code exchange. Returns the tokens.
+async fn federated_tokens(rig: &IdRig, b: &Client, login_hint: &str) -> Result<Value, String> {
+    let client_id = register(rig).await;
+    let p = pkce();
+    let mut next = sign_in_url(rig, &client_id, &p.challenge, login_hint);
     for _ in 0..20 {
         if next.starts_with(CB) {
             let back = Url::parse(&next).unwrap();
@@ -156,6 +166,24 @@ async fn federated_tokens(rig: &IdRig, b: &Client, login_hint: &str) -> Result<V
         }
         let status = r.status();
         let html = r.text().await.unwrap();
+        // Consent before federating: approve, then on to the realm.
+        if status == StatusCode::OK && html.contains("action=\"/login/corp\"") {
+            let field = |name: &str| crate::oauth::hidden_field(&html, name);
+            let r = b
+                .post(rig.url("/login/corp"))
+                .form(&[
+                    ("csrf", field("csrf")),
+                    ("return_to", field("return_to")),
+                    ("login_hint", field("login_hint")),
+                    ("decision", "approve".into()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_redirection(), "{}", r.status());
+            next = r.headers()["location"].to_str().unwrap().to_owned();
+            continue;
+        }
         if status == StatusCode::OK && html.contains("action=\"/oauth/authorize\"") {
             let field = |name: &str| crate::oauth::hidden_field(&html, name);
             let r = b
@@ -705,6 +733,175 @@ async fn the_provider_token_for_upstreams_is_current_and_refreshed_once() {
         .await
         .unwrap();
     assert!(identity.provider_token(&local.id).await.unwrap().is_none());
+}
+
+/// A browser with only these cookies (by `name=value`) for the gateway.
+fn browser_with(rig: &IdRig, cookies: &[&str]) -> Client {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let url = Url::parse(&rig.gateway.base).unwrap();
+    for c in cookies {
+        jar.add_cookie_str(c, &url);
+    }
+    Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// MCP-AUTH AS-13/AS-14 for federated sign-in: a client this browser has not approved gets
+/// the consent page before anyone is sent to the identity provider and before any upstream
+/// state exists; the approval is remembered per client in a sealed cookie; a forged cookie, a
+/// consent form of another client or a denial get nowhere near the provider.
+#[tokio::test(flavor = "multi_thread")]
+async fn as13_consent_comes_before_federating_and_is_remembered_per_client() {
+    let db = TestDb::sqlite().unwrap();
+    let Some(rig) = IdRig::start("consent_first", RealmOptions::default(), db, |_| {}).await else {
+        return;
+    };
+    let (first, second) = (register(&rig).await, register(&rig).await);
+    let p = pkce();
+    let b = browser();
+    rig.realm.reset_counts().await.unwrap();
+
+    // A new client: the consent page, naming the client, the provider and the redirect host,
+    // unframeable; the realm has not been asked anything.
+    let r = b
+        .get(sign_in_url(&rig, &first, &p.challenge, "alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains(&rig.realm.server_url),
+        "the form may go on to the realm: {csp}"
+    );
+    let html = r.text().await.unwrap();
+    for text in ["Federated Client", "Corp SSO", "<strong>127.0.0.1</strong>"] {
+        assert!(html.contains(text), "{text} missing: {html}");
+    }
+    assert_eq!(
+        rig.realm.counts().await.unwrap().len(),
+        0,
+        "nothing federated yet"
+    );
+    let field = |html: &str, name: &str| crate::oauth::hidden_field(html, name);
+    let approve = |b: &Client, html: &str, decision: &'static str| {
+        let form = [
+            ("csrf", field(html, "csrf")),
+            ("return_to", field(html, "return_to")),
+            ("login_hint", field(html, "login_hint")),
+            ("decision", decision.to_owned()),
+        ];
+        b.post(rig.url("/login/corp")).form(&form).send()
+    };
+
+    // A forged token does not approve; then the real approval goes on to the realm, and after
+    // the sign-in the authorization completes without asking again.
+    let forged = html.replace(&field(&html, "csrf"), "forged");
+    let r = approve(&b, &forged, "approve").await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = approve(&b, &html, "approve").await.unwrap();
+    assert!(r.status().is_redirection());
+    let consent_cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("mcpgate_consent="))
+        .expect("the approval is remembered");
+    assert!(consent_cookie.contains("HttpOnly") && consent_cookie.contains("SameSite=Lax"));
+    let mut next = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        next.starts_with(&rig.realm.server_url),
+        "on to the realm: {next}"
+    );
+    for _ in 0..10 {
+        let r = b.get(&next).send().await.unwrap();
+        assert!(
+            r.status().is_redirection(),
+            "{}: {}",
+            r.status(),
+            r.text().await.unwrap()
+        );
+        let loc = r.headers()["location"].to_str().unwrap();
+        next = Url::parse(&next).unwrap().join(loc).unwrap().to_string();
+        if next.starts_with(CB) {
+            break;
+        }
+    }
+    assert!(next.contains("code="), "no second consent page: {next}");
+
+    // A fresh browser session keeping only the consent cookie goes straight to the realm for
+    // that client, and is asked again for another one.
+    let cookie = consent_cookie.split(';').next().unwrap();
+    let b2 = browser_with(&rig, &[cookie]);
+    let r = b2
+        .get(sign_in_url(&rig, &first, &p.challenge, "alice"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&rig.realm.server_url)
+    );
+    let r = b2
+        .get(sign_in_url(&rig, &second, &p.challenge, "alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "another client: consent again");
+    let second_html = r.text().await.unwrap();
+
+    // The second client's consent form cannot approve the first client's request.
+    let crossed = [
+        ("csrf", field(&second_html, "csrf")),
+        ("return_to", field(&html, "return_to")),
+        ("decision", "approve".to_owned()),
+    ];
+    let r = b2
+        .post(rig.url("/login/corp"))
+        .form(&crossed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // A forged consent cookie counts for nothing.
+    let b3 = browser_with(&rig, &["mcpgate_consent=AAAA"]);
+    let r = b3
+        .get(sign_in_url(&rig, &first, &p.challenge, "alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Deny: back to the client with access_denied, its state and the issuer; the realm is
+    // never asked.
+    rig.realm.reset_counts().await.unwrap();
+    let r = b2
+        .get(sign_in_url(&rig, &second, &p.challenge, "alice"))
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    let r = approve(&b2, &html, "deny").await.unwrap();
+    let back = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    assert!(back.as_str().starts_with(CB));
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "s");
+    assert_eq!(q["iss"], rig.gateway.base);
+    assert_eq!(rig.realm.counts().await.unwrap().len(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! Federated sign-in: `GET /login/{provider}` sends the browser to the identity provider;
 //! `GET /callback/{provider}` comes back, exactly once, from the same browser.
 
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,8 +13,9 @@ use serde::Deserialize;
 
 use super::place;
 use crate::app::AppState;
+use crate::oauth::authorize;
 use crate::web::session::{random_value, removal, site_cookie};
-use crate::web::{pages, safe_return_to, session};
+use crate::web::{consent, csrf, pages, safe_return_to, session};
 
 /// A pending sign-in lives this long (the provider's login page must be finished within it).
 const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
@@ -36,6 +38,9 @@ pub struct Start {
     login_hint: Option<String>,
 }
 
+/// `GET /login/{provider}`: on to the identity provider. When the sign-in continues an MCP
+/// client's authorization and this browser has not approved that client yet, the consent
+/// page comes first: nothing is stored and nobody is sent to the provider before consent.
 pub async fn start(
     State(state): State<AppState>,
     Path(provider_id): Path<String>,
@@ -43,11 +48,164 @@ pub async fn start(
     Query(query): Query<Start>,
 ) -> Response {
     let Some(provider) = state.providers.get(&provider_id).cloned() else {
-        return failed(
-            StatusCode::NOT_FOUND,
-            "This sign-in method is not configured.",
-        );
+        return not_configured();
     };
+    let return_to = safe_return_to(query.return_to.as_deref());
+    // Consent is needed when the sign-in continues a client's authorization this browser has
+    // not approved yet.
+    let request = match authorize::request_in(&state, &return_to).await {
+        Some(Ok(r)) if !consent::approved(&state, &jar, r.client_id(), r.scopes()) => r,
+        Some(Err(refused)) => return refused,
+        _ => {
+            let hint = query.login_hint;
+            return federate(&state, jar, &provider_id, &provider, &return_to, hint, None).await;
+        }
+    };
+    let (jar, token) = match csrf::issue(&state, jar, &federation_purpose(request.client_id())) {
+        Ok(issued) => issued,
+        Err(e) => return crate::web::login::error_page(e),
+    };
+    let mut fields = vec![("csrf", token.as_str()), ("return_to", return_to.as_str())];
+    if let Some(hint) = query.login_hint.as_deref() {
+        fields.push(("login_hint", hint));
+    }
+    let provider_origin = provider_origin(&state, &provider_id, &provider).await;
+    let action = format!("/login/{provider_id}");
+    let form = authorize::ConsentForm {
+        action: &action,
+        fields: &fields,
+        also_ends_at: provider_origin.as_deref(),
+    };
+    let page = authorize::consent_page(
+        &request,
+        authorize::Consenter::SigningInWith(provider.display_name()),
+        &form,
+    );
+    (jar, page).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct Approve {
+    csrf: Option<String>,
+    return_to: Option<String>,
+    login_hint: Option<String>,
+    decision: Option<String>,
+}
+
+/// `POST /login/{provider}`: the answer to the consent page shown before federating.
+pub async fn approve(
+    State(state): State<AppState>,
+    Path(provider_id): Path<String>,
+    jar: CookieJar,
+    form: Result<Form<Approve>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return failed(StatusCode::BAD_REQUEST, "The consent form was malformed.");
+    };
+    let Some(provider) = state.providers.get(&provider_id).cloned() else {
+        return not_configured();
+    };
+    let return_to = safe_return_to(form.return_to.as_deref());
+    let request = match authorize::request_in(&state, &return_to).await {
+        Some(Ok(r)) => r,
+        Some(Err(refused)) => return refused,
+        None => {
+            return failed(
+                StatusCode::BAD_REQUEST,
+                "There is no client authorization to approve.",
+            );
+        }
+    };
+    // Bound to this browser and this client: a consent form for one client cannot approve
+    // another, and no other site can submit it.
+    if let Err(e) = csrf::check(
+        &state,
+        &jar,
+        &federation_purpose(request.client_id()),
+        form.csrf.as_deref().unwrap_or(""),
+    ) {
+        return crate::web::login::error_page(e);
+    }
+    if form.decision.as_deref() != Some("approve") {
+        tracing::info!(client.id = %request.client_id(), provider = %provider_id, "consent denied before sign-in");
+        return request.deny(&state);
+    }
+    let jar = match consent::remember(&state, jar, request.client_id(), request.scopes()) {
+        Ok(jar) => jar,
+        Err(e) => return crate::web::login::error_page(e),
+    };
+    tracing::info!(client.id = %request.client_id(), provider = %provider_id, "consent given before sign-in");
+    let consented = Consented {
+        client_id: request.client_id().to_owned(),
+        scopes: request.scopes().to_owned(),
+    };
+    federate(
+        &state,
+        jar,
+        &provider_id,
+        &provider,
+        &return_to,
+        form.login_hint,
+        Some(consented),
+    )
+    .await
+}
+
+fn federation_purpose(client_id: &str) -> String {
+    format!("federate:{client_id}")
+}
+
+fn not_configured() -> Response {
+    failed(
+        StatusCode::NOT_FOUND,
+        "This sign-in method is not configured.",
+    )
+}
+
+/// The consent given on the way (recorded for the user at the callback, so the authorization
+/// then goes on without asking twice).
+#[derive(serde::Serialize, Deserialize)]
+struct Consented {
+    client_id: String,
+    scopes: String,
+}
+
+/// What a pending login carries besides its secrets.
+#[derive(serde::Serialize, Deserialize)]
+struct Continuation {
+    return_to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    consented: Option<Consented>,
+}
+
+/// The origin of the provider's authorization endpoint (for the consent form's CSP).
+async fn provider_origin(
+    state: &AppState,
+    provider_id: &str,
+    provider: &std::sync::Arc<dyn mcpgate_core::IdentityProvider>,
+) -> Option<String> {
+    let probe = AuthorizationRequest {
+        redirect_uri: callback_url(state, provider_id),
+        state: "probe".into(),
+        nonce: "probe".into(),
+        code_challenge: "probe".into(),
+        login_hint: None,
+    };
+    let url = provider.authorization_url(&probe).await.ok()?;
+    Some(url.origin().ascii_serialization())
+}
+
+/// Stores the pending login (state, nonce, sealed PKCE verifier, where to go on, bound to
+/// this browser) and sends the browser to the provider.
+async fn federate(
+    state: &AppState,
+    jar: CookieJar,
+    provider_id: &str,
+    provider: &std::sync::Arc<dyn mcpgate_core::IdentityProvider>,
+    return_to: &str,
+    login_hint: Option<String>,
+    consented: Option<Consented>,
+) -> Response {
     let https = state.config.is_https();
     let result = async {
         let binding = random_value()?;
@@ -64,15 +222,19 @@ pub async fn start(
                 &Place::new("pending_logins", "pkce_verifier", &state_hash.to_hex()),
             )
             .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
-        let return_to = safe_return_to(query.return_to.as_deref());
+        let continuation = Continuation {
+            return_to: return_to.to_owned(),
+            consented,
+        };
         state
             .store
             .create_pending_login(&PendingLogin {
                 state_hash: state_hash.as_bytes().to_vec(),
-                provider_id: provider_id.clone(),
+                provider_id: provider_id.to_owned(),
                 nonce: nonce.clone(),
                 pkce_verifier: sealed_verifier,
-                authorize_request: serde_json::json!({ "return_to": return_to }).to_string(),
+                authorize_request: serde_json::to_string(&continuation)
+                    .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?,
                 browser_binding: TokenHash::of(&binding).as_bytes().to_vec(),
                 expires_at: now_ms() + PENDING_TTL_MS,
                 used_at: None,
@@ -81,11 +243,11 @@ pub async fn start(
             .await?;
         let url = provider
             .authorization_url(&AuthorizationRequest {
-                redirect_uri: callback_url(&state, &provider_id),
+                redirect_uri: callback_url(state, provider_id),
                 state: client_state,
                 nonce,
                 code_challenge: mcpgate_crypto::pkce::s256_challenge(verifier.expose()),
-                login_hint: query.login_hint.clone(),
+                login_hint,
             })
             .await
             .map_err(|e| crate::error::ApiError::BadGateway(e.to_string()))?;
@@ -169,10 +331,15 @@ pub async fn callback(
     };
     match finish(&state, &pending, code).await {
         Ok(user) => {
-            let return_to: Option<String> =
-                serde_json::from_str::<serde_json::Value>(&pending.authorize_request)
-                    .ok()
-                    .and_then(|v| v["return_to"].as_str().map(String::from));
+            let continuation =
+                serde_json::from_str::<Continuation>(&pending.authorize_request).ok();
+            let return_to = continuation.as_ref().map(|c| c.return_to.clone());
+            // Consent given before federating is this user's consent for the client now.
+            if let Some(Consented { client_id, scopes }) = continuation.and_then(|c| c.consented)
+                && let Err(e) = state.store.put_consent(&user.id, &client_id, &scopes).await
+            {
+                return crate::web::login::error_page(e.into());
+            }
             match session::start(&state, jar, &user).await {
                 Ok(jar) => {
                     (jar, Redirect::to(&safe_return_to(return_to.as_deref()))).into_response()

@@ -22,7 +22,7 @@ use crate::app::AppState;
 use crate::web::{csrf, pages, session};
 
 /// A validated authorization request.
-struct Request {
+pub(crate) struct Request {
     client: Client,
     redirect_uri: String,
     state: Option<String>,
@@ -187,6 +187,57 @@ fn consent_purpose(client_id: &str) -> String {
     format!("consent:{client_id}")
 }
 
+impl Request {
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client.client_id
+    }
+
+    pub(crate) fn scopes(&self) -> &str {
+        &self.scopes
+    }
+
+    /// The origin of the (verified) redirect URI.
+    pub(crate) fn redirect_origin(&self) -> String {
+        Url::parse(&self.redirect_uri)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+
+    /// The person said no: back to the client with `access_denied`.
+    pub(crate) fn deny(&self, state: &AppState) -> Response {
+        back_to_client(
+            &self.redirect_uri,
+            &state.config.issuer(),
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the user denied the request"),
+            ],
+            self.state.as_deref(),
+        )
+    }
+}
+
+/// The MCP client's authorization request a sign-in continues, when `return_to` is one:
+/// validated exactly as `GET /oauth/authorize` does (an untrusted client or redirect is shown
+/// an error page; other errors go back to the client).
+pub(crate) async fn request_in(
+    state: &AppState,
+    return_to: &str,
+) -> Option<Result<Request, Response>> {
+    let query = return_to.strip_prefix("/oauth/authorize?")?;
+    let params = match Params::parse(query) {
+        Ok(p) => p,
+        Err(e) => {
+            return Some(Err(pages::message(
+                StatusCode::BAD_REQUEST,
+                "Authorization failed",
+                &e,
+            )));
+        }
+    };
+    Some(validate(state, &params).await.map_err(refusal_response))
+}
+
 fn refusal_response(r: Refusal) -> Response {
     match r {
         Refusal::Show(status, text) => pages::message(status, "Authorization failed", &text),
@@ -239,7 +290,15 @@ pub async fn start(
         return issue_code(&state, &request, &user).await;
     }
     match csrf::issue(&state, jar, &consent_purpose(&request.client.client_id)) {
-        Ok((jar, token)) => (jar, consent_page(&request, &user, &token, &query)).into_response(),
+        Ok((jar, token)) => {
+            let form = ConsentForm {
+                action: "/oauth/authorize",
+                fields: &[("csrf", &token), ("request", &query)],
+                also_ends_at: None,
+            };
+            let page = consent_page(&request, Consenter::SignedIn(&user.email), &form);
+            (jar, page).into_response()
+        }
         Err(e) => crate::web::login::error_page(e),
     }
 }
@@ -289,15 +348,7 @@ pub async fn decide(
     };
     if form.decision.as_deref() != Some("approve") {
         tracing::info!(user.id = %user.id, client.id = %request.client.client_id, "consent denied");
-        return back_to_client(
-            &request.redirect_uri,
-            &state.config.issuer(),
-            &[
-                ("error", "access_denied"),
-                ("error_description", "the user denied the request"),
-            ],
-            request.state.as_deref(),
-        );
+        return request.deny(&state);
     }
     if let Err(e) = state
         .store
@@ -345,7 +396,25 @@ fn uuid_like() -> String {
     crate::web::session::random_value().unwrap_or_else(|_| format!("family-{}", now_ms()))
 }
 
-fn consent_page(request: &Request, user: &User, csrf: &str, query: &str) -> Response {
+/// Who is asked: a signed-in person, or one about to sign in with an identity provider.
+pub(crate) enum Consenter<'a> {
+    SignedIn(&'a str),
+    SigningInWith(&'a str),
+}
+
+/// Where the consent form posts, its hidden fields, and one more origin its redirect may end
+/// at (the identity provider, for consent before signing in there).
+pub(crate) struct ConsentForm<'a> {
+    pub action: &'a str,
+    pub fields: &'a [(&'a str, &'a str)],
+    pub also_ends_at: Option<&'a str>,
+}
+
+pub(crate) fn consent_page(
+    request: &Request,
+    who: Consenter<'_>,
+    form: &ConsentForm<'_>,
+) -> Response {
     use pages::escape;
     let client = &request.client;
     let redirect_host = redirect::host_of(&request.redirect_uri);
@@ -377,37 +446,53 @@ fn consent_page(request: &Request, user: &User, csrf: &str, query: &str) -> Resp
             format!("<li>{} <code>{}</code></li>", escape(text), escape(s))
         })
         .collect();
+    let (who_label, who, next) = match who {
+        Consenter::SignedIn(email) => ("Signed in as", email, ""),
+        Consenter::SigningInWith(provider) => (
+            "Sign in with",
+            provider,
+            "<p class=\"sub\">If you allow it, you sign in with your identity provider next.</p>",
+        ),
+    };
+    let fields: String = form
+        .fields
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(name),
+                escape(value)
+            )
+        })
+        .collect();
     let body = format!(
         "<div class=\"card\"><h1>Allow {name} to use your tools?</h1>{unverified}\
          <dl class=\"facts\">\
          <dt>Client</dt><dd>{name}</dd>\
-         <dt>Signed in as</dt><dd>{who}</dd>\
+         <dt>{who_label}</dt><dd>{who}</dd>\
          <dt>Server</dt><dd>{resource}</dd>\
          <dt>Returns to</dt><dd><strong>{redirect_host}</strong></dd></dl>\
          <p>If you allow it, <strong>{name}</strong> may act as you on this server to:</p>\
-         <ul class=\"scopes\">{scope_items}</ul>{loopback_warning}\
-         <form method=\"post\" action=\"/oauth/authorize\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <input type=\"hidden\" name=\"request\" value=\"{query}\">\
+         <ul class=\"scopes\">{scope_items}</ul>{loopback_warning}{next}\
+         <form method=\"post\" action=\"{action}\">{fields}\
          <div class=\"actions\">\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\
          </div></form></div>",
         name = escape(&client.name),
-        who = escape(&user.email),
+        who = escape(who),
         resource = escape(&request.resource),
         redirect_host = escape(&redirect_host),
-        csrf = escape(csrf),
-        query = escape(query),
+        action = escape(form.action),
     );
     // The redirect URI was checked against the client's registration above.
-    let origin = Url::parse(&request.redirect_uri)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
+    let origin = request.redirect_origin();
+    let mut origins = vec![origin.as_str()];
+    origins.extend(form.also_ends_at);
     pages::page_posting_to(
         StatusCode::OK,
         &format!("Allow {}", client.name),
         &body,
-        &origin,
+        &origins,
     )
 }

@@ -65,18 +65,22 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     page_with_csp(status, title, body, HeaderValue::from_static(CSP))
 }
 
-/// A page whose form may end at `origin` as well as at mcpgate: browsers apply `form-action`
+/// A page whose form may end at `origins` as well as at mcpgate: browsers apply `form-action`
 /// to the redirects that follow a form post, so the consent form's redirect back to the
-/// client's (already verified) redirect URI needs its origin listed. `origin` must be an
-/// ASCII origin (`scheme://host[:port]`); anything else keeps the strict policy.
-pub fn page_posting_to(status: StatusCode, title: &str, body: &str, origin: &str) -> Response {
-    let plain = origin
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '[' | ']'));
-    let csp = if plain && origin.contains("://") {
+/// client's (already verified) redirect URI, or on to the identity provider, needs those
+/// origins listed. Each must be an ASCII origin (`scheme://host[:port]`); with any other, the
+/// strict policy stays.
+pub fn page_posting_to(status: StatusCode, title: &str, body: &str, origins: &[&str]) -> Response {
+    let plain = |origin: &str| {
+        origin.contains("://")
+            && origin.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '[' | ']')
+            })
+    };
+    let csp = if !origins.is_empty() && origins.iter().all(|o| plain(o)) {
         HeaderValue::from_str(&CSP.replace(
             "form-action 'self'",
-            &format!("form-action 'self' {origin}"),
+            &format!("form-action 'self' {}", origins.join(" ")),
         ))
         .unwrap_or_else(|_| HeaderValue::from_static(CSP))
     } else {
@@ -217,13 +221,18 @@ mod tests {
                 StatusCode::OK,
                 "t",
                 "",
-                "http://127.0.0.1:4321"
+                &["http://127.0.0.1:4321", "https://sso.example.com"]
             ))
-            .contains("form-action 'self' http://127.0.0.1:4321;")
+            .contains("form-action 'self' http://127.0.0.1:4321 https://sso.example.com;")
         );
         for bad in ["https://a.example; script-src *", "null", "https://a b"] {
             assert_eq!(
-                csp(page_posting_to(StatusCode::OK, "t", "", bad)),
+                csp(page_posting_to(
+                    StatusCode::OK,
+                    "t",
+                    "",
+                    &["https://ok.example", bad]
+                )),
                 CSP,
                 "{bad}"
             );
