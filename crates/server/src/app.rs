@@ -99,6 +99,7 @@ impl AppState {
             std::time::Duration::from_secs(config.auth.user_context_ttl_secs),
             std::time::Duration::from_secs(config.auth.provider_token_skew_secs),
             std::time::Duration::from_secs(config.auth.provider_timeout_secs),
+            tokens.clone(),
         ));
         let policy = Enforcer::new(&config.policy, store.clone());
         let audit = Arc::new(AuditLog::start(

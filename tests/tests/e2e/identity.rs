@@ -140,7 +140,8 @@ fn sign_in_url(rig: &IdRig, client_id: &str, challenge: &str, login_hint: &str) 
 }
 
 /// An OAuth client that signs in through the realm: DCR, authorize, "Sign in with Corp SSO",
-/// the realm's headless login (by login_hint), consent, code exchange. Returns the tokens.
+/// the realm's headless login (by login_hint), consent, code exchange. Returns the tokens (and
+/// the client's id as `client_id`).
 async fn federated_tokens(rig: &IdRig, b: &Client, login_hint: &str) -> Result<Value, String> {
     let client_id = register(rig).await;
     let p = pkce();
@@ -154,8 +155,9 @@ async fn federated_tokens(rig: &IdRig, b: &Client, login_hint: &str) -> Result<V
                 .map(|(_, v)| v.into_owned())
                 .ok_or_else(|| format!("no code: {next}"))?;
             let token_url = rig.url("/oauth/token");
-            let t =
+            let mut t =
                 crate::oauth::exchange_plain(&token_url, &client_id, &code, &p.verifier, CB).await;
+            t["client_id"] = json!(client_id);
             return Ok(t);
         }
         let r = b.get(&next).send().await.unwrap();
@@ -502,6 +504,25 @@ async fn a_refresh_refused_with_invalid_grant_ends_the_grant_and_the_client_gets
         store.get_grant(&grant.id).await.unwrap().dead_at.is_some(),
         "the grant is dead"
     );
+    // And it stays that way: the same token does not go on as a local account's (without the
+    // roles the provider's claims gave or took), and the client's refresh token is dead too.
+    assert_eq!(
+        tools_list(&rig.gateway.base, &access).await,
+        StatusCode::UNAUTHORIZED,
+        "still signed out"
+    );
+    let r = Client::new()
+        .post(rig.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", t["client_id"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

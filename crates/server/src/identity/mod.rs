@@ -110,6 +110,7 @@ static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::
 #[derive(Debug, Clone)]
 pub struct GrantSnapshot {
     pub id: String,
+    pub user_id: String,
     pub version: i64,
     pub provider_id: String,
     pub access_token: SecretString,
@@ -141,6 +142,8 @@ pub struct Inner {
     owner: String,
     skew_ms: i64,
     lease_ttl: Duration,
+    /// mcpgate's own token checks: a dead grant ends the user's mcpgate tokens too.
+    tokens: Arc<crate::oauth::validate::TokenValidator>,
     /// How long a request waits for the provider (see `auth.provider_timeout_secs`).
     timeout: Duration,
 }
@@ -158,6 +161,7 @@ impl IdentityService {
         context_ttl: Duration,
         skew: Duration,
         timeout: Duration,
+        tokens: Arc<crate::oauth::validate::TokenValidator>,
     ) -> Self {
         let inner = Inner {
             store,
@@ -178,6 +182,7 @@ impl IdentityService {
             owner: format!("mcpgate-{}", mcpgate_storage::new_id()),
             skew_ms: i64::try_from(skew.as_millis()).unwrap_or(30_000),
             lease_ttl: Duration::from_secs(30),
+            tokens,
             timeout,
         };
         Self {
@@ -253,13 +258,13 @@ impl IdentityService {
                 match provider.user_info(&fresh.access_token).await {
                     Ok(context) => Ok(federated(context)),
                     Err(ProviderError::Unauthorized(_) | ProviderError::InvalidGrant(_)) => {
-                        Err(IdentityError::SignInAgain)
+                        Err(self.end_grant(&snapshot.id, &snapshot.user_id).await)
                     }
                     Err(e) => Err(e.into()),
                 }
             }
             Err(ProviderError::Unauthorized(_) | ProviderError::InvalidGrant(_)) => {
-                Err(IdentityError::SignInAgain)
+                Err(self.end_grant(&snapshot.id, &snapshot.user_id).await)
             }
             Err(e) => Err(e.into()),
         }
@@ -309,12 +314,30 @@ impl IdentityService {
             .map_err(|e| IdentityError::Sealed(e.to_string()))?;
         Ok(GrantSnapshot {
             id: grant.id.clone(),
+            user_id: grant.user_id.clone(),
             version: grant.version,
             provider_id: grant.provider_id.clone(),
             access_token: SecretString::new(String::from_utf8_lossy(&access).into_owned()),
             expires_at: grant.expires_at,
             has_refresh_token: grant.refresh_token.is_some(),
         })
+    }
+
+    /// The provider ended the sign-in: the grant is dead, and so are the user's mcpgate
+    /// tokens and sessions, so every MCP client of theirs signs in again (a federated user
+    /// must not go on as if they were a local account, without the roles their provider's
+    /// claims gave or took). Returns the error to answer with.
+    pub async fn end_grant(&self, grant_id: &str, user_id: &str) -> IdentityError {
+        tracing::info!(grant.id = %grant_id, user.id = %user_id, "the identity provider ended the sign-in");
+        if let Err(e) = self.store.mark_grant_dead(grant_id).await {
+            return e.into();
+        }
+        if let Err(e) = self.store.revoke_user_credentials(user_id, None).await {
+            return e.into();
+        }
+        self.tokens.invalidate_user(user_id);
+        self.forget_grant(grant_id).await;
+        IdentityError::SignInAgain
     }
 
     /// Drops what this process cached about a grant (after it died or was replaced).

@@ -113,8 +113,8 @@ impl IdentityService {
             }
         };
         let Some(sealed_refresh) = grant.refresh_token.as_deref() else {
-            release().await;
-            return Err(IdentityError::SignInAgain);
+            // Expired and nothing to renew it with: the sign-in is over.
+            return Err(self.end_grant(grant_id, &grant.user_id).await);
         };
         let refresh_token = match self
             .secret_box
@@ -137,10 +137,8 @@ impl IdentityService {
         let tokens = match provider.refresh(&refresh_token).await {
             Ok(t) => t,
             Err(ProviderError::InvalidGrant(detail)) => {
-                tracing::info!(grant.id = %grant_id, %detail, "provider ended the grant");
-                self.store.mark_grant_dead(grant_id).await?;
-                self.forget_grant(grant_id).await;
-                return Err(IdentityError::SignInAgain);
+                tracing::info!(grant.id = %grant_id, %detail, "provider refused the refresh");
+                return Err(self.end_grant(grant_id, &grant.user_id).await);
             }
             Err(e) => {
                 release().await;
@@ -179,6 +177,7 @@ impl IdentityService {
             .await?;
         Ok(GrantSnapshot {
             id: grant_id.to_owned(),
+            user_id: grant.user_id.clone(),
             version: new_version,
             provider_id: grant.provider_id,
             access_token: tokens.access_token,

@@ -69,12 +69,19 @@ pub async fn start(
     if let Some(hint) = query.login_hint.as_deref() {
         fields.push(("login_hint", hint));
     }
-    let provider_origin = provider_origin(&state, &provider_id, &provider).await;
+    // The form goes on to the provider: its origin must be known for the page's CSP, and a
+    // provider that cannot even be discovered now would fail right after the approval.
+    let Some(provider_origin) = provider_origin(&state, &provider_id, &provider).await else {
+        return failed(
+            StatusCode::BAD_GATEWAY,
+            "The identity provider cannot be reached right now. Try again in a moment.",
+        );
+    };
     let action = format!("/login/{provider_id}");
     let form = authorize::ConsentForm {
         action: &action,
         fields: &fields,
-        also_ends_at: provider_origin.as_deref(),
+        also_ends_at: Some(&provider_origin),
     };
     let page = authorize::consent_page(
         &request,

@@ -6,19 +6,30 @@ pub mod login;
 pub mod pages;
 pub mod session;
 
-/// A `return_to` that stays on this site: a path starting with one `/`. Anything else (an
-/// absolute URL, `//host`, `/\host`, control characters) becomes `/`: no open redirect.
+/// A `return_to` that stays on this site, in canonical form: a path starting with one `/`,
+/// with its dot segments resolved (`/./oauth/authorize`, `/x/../oauth/authorize` and
+/// `/%2e/oauth/authorize` all become `/oauth/authorize`, as the browser would make them) and
+/// no fragment, so what is checked is what the browser will load. Anything else (an absolute
+/// URL, `//host`, `/\host`, control characters) becomes `/`: no open redirect.
 pub fn safe_return_to(value: Option<&str>) -> String {
-    match value {
-        Some(v)
-            if v.starts_with('/')
-                && !v.starts_with("//")
-                && !v.starts_with("/\\")
-                && !v.chars().any(|c| c.is_control() || c == '\\') =>
-        {
-            v.to_owned()
-        }
-        _ => "/".to_owned(),
+    const BASE: &str = "http://mcpgate.invalid/";
+    let Some(v) = value.filter(|v| {
+        v.starts_with('/')
+            && !v.starts_with("//")
+            && !v.starts_with("/\\")
+            && !v.chars().any(|c| c.is_control() || c == '\\')
+    }) else {
+        return "/".to_owned();
+    };
+    let Ok(url) = url::Url::parse(BASE).and_then(|base| base.join(v)) else {
+        return "/".to_owned();
+    };
+    if url.scheme() != "http" || url.host_str() != Some("mcpgate.invalid") || url.port().is_some() {
+        return "/".to_owned();
+    }
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
     }
 }
 
@@ -43,5 +54,29 @@ mod tests {
             assert_eq!(safe_return_to(Some(bad)), "/", "{bad:?}");
         }
         assert_eq!(safe_return_to(None), "/");
+    }
+
+    #[test]
+    fn dot_segments_and_fragments_are_resolved_as_the_browser_would() {
+        for sneaky in [
+            "/./oauth/authorize?client_id=a&state=s",
+            "/x/../oauth/authorize?client_id=a&state=s",
+            "/%2e/oauth/authorize?client_id=a&state=s",
+            "/%2E%2E/oauth/authorize?client_id=a&state=s",
+            "/oauth/./authorize?client_id=a&state=s#frag",
+        ] {
+            assert_eq!(
+                safe_return_to(Some(sneaky)),
+                "/oauth/authorize?client_id=a&state=s",
+                "{sneaky}"
+            );
+        }
+        // Encoded query characters are kept as they are.
+        assert_eq!(
+            safe_return_to(Some(
+                "/oauth/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb"
+            )),
+            "/oauth/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb"
+        );
     }
 }
