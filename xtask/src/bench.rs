@@ -23,6 +23,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if std::env::var_os("MCPGATE_TEST_CACHE").is_none() {
         cmd.env("MCPGATE_TEST_CACHE", crate::util::root().join(".cache"));
     }
+    // Scenarios on PostgreSQL use the same server as the tests (and its default).
+    if std::env::var_os("MCPGATE_BENCH_DATABASE_URL").is_none()
+        && std::env::var_os("MCPGATE_TEST_DATABASE_URL").is_none()
+    {
+        cmd.env("MCPGATE_TEST_DATABASE_URL", crate::test::DEFAULT_PG);
+    }
     cmd.arg(&args.scenario);
     if args.short {
         cmd.arg("--short");

@@ -9,7 +9,7 @@ use anyhow::bail;
 use crate::util::{cargo, root, step};
 
 /// The PostgreSQL the suites use when reachable (override with `MCPGATE_TEST_DATABASE_URL`).
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Each provider feature must build alone, and so must none of them.
 const PROVIDER_FEATURES: &[&str] = &[
