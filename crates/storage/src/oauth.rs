@@ -94,29 +94,32 @@ impl Store {
         state_hash: &[u8],
     ) -> Result<Option<PendingLogin>, StorageError> {
         let now = now_ms();
-        with_conn!(self, |conn| {
-            conn.transaction::<_, StorageError, _>(async |conn| {
-                let spent = diesel::update(
-                    pl::table
+        with_conn!(
+            self,
+            transaction | conn | {
+                conn.transaction::<_, StorageError, _>(async |conn| {
+                    let spent = diesel::update(
+                        pl::table
+                            .find(state_hash)
+                            .filter(pl::used_at.is_null())
+                            .filter(pl::expires_at.gt(now)),
+                    )
+                    .set(pl::used_at.eq(now))
+                    .execute(conn)
+                    .await?;
+                    if spent != 1 {
+                        return Ok(None);
+                    }
+                    Ok(pl::table
                         .find(state_hash)
-                        .filter(pl::used_at.is_null())
-                        .filter(pl::expires_at.gt(now)),
-                )
-                .set(pl::used_at.eq(now))
-                .execute(conn)
-                .await?;
-                if spent != 1 {
-                    return Ok(None);
-                }
-                Ok(pl::table
-                    .find(state_hash)
-                    .select(PendingLogin::as_select())
-                    .first(conn)
-                    .await
-                    .optional()?)
-            })
-            .await
-        })
+                        .select(PendingLogin::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?)
+                })
+                .await
+            }
+        )
     }
 
     /// Inserts or replaces a client (metadata documents are re-fetched and replaced).
@@ -157,39 +160,42 @@ impl Store {
     /// Spends a code exactly once, in one short transaction.
     pub async fn consume_code(&self, code_hash: &[u8]) -> Result<CodeOutcome, StorageError> {
         let now = now_ms();
-        with_conn!(self, |conn| {
-            conn.transaction::<_, StorageError, _>(async |conn| {
-                // Write first (see rotate_refresh_token): spend, then read what was spent.
-                let spent = diesel::update(
-                    ac::table
+        with_conn!(
+            self,
+            transaction | conn | {
+                conn.transaction::<_, StorageError, _>(async |conn| {
+                    // Write first (see rotate_refresh_token): spend, then read what was spent.
+                    let spent = diesel::update(
+                        ac::table
+                            .find(code_hash)
+                            .filter(ac::used_at.is_null())
+                            .filter(ac::expires_at.gt(now)),
+                    )
+                    .set(ac::used_at.eq(now))
+                    .execute(conn)
+                    .await?;
+                    let Some(code) = ac::table
                         .find(code_hash)
-                        .filter(ac::used_at.is_null())
-                        .filter(ac::expires_at.gt(now)),
-                )
-                .set(ac::used_at.eq(now))
-                .execute(conn)
-                .await?;
-                let Some(code) = ac::table
-                    .find(code_hash)
-                    .select(AuthorizationCode::as_select())
-                    .first(conn)
-                    .await
-                    .optional()?
-                else {
-                    return Ok(CodeOutcome::Invalid);
-                };
-                Ok(if spent == 1 {
-                    CodeOutcome::Fresh(code)
-                } else if code.used_at.is_some() {
-                    CodeOutcome::Reused {
-                        family_id: code.family_id,
-                    }
-                } else {
-                    CodeOutcome::Invalid
+                        .select(AuthorizationCode::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?
+                    else {
+                        return Ok(CodeOutcome::Invalid);
+                    };
+                    Ok(if spent == 1 {
+                        CodeOutcome::Fresh(code)
+                    } else if code.used_at.is_some() {
+                        CodeOutcome::Reused {
+                            family_id: code.family_id,
+                        }
+                    } else {
+                        CodeOutcome::Invalid
+                    })
                 })
-            })
-            .await
-        })
+                .await
+            }
+        )
     }
 
     /// The scopes a user approved for a client, if any.

@@ -85,52 +85,59 @@ impl Store {
     /// Bumps the version (and notifies other replicas); returns the new one.
     pub async fn bump_policy_version(&self) -> Result<i64, StorageError> {
         let notify = self.backend() == Backend::Postgres;
-        with_conn!(self, |conn| {
-            conn.transaction::<_, StorageError, _>(async |conn| {
-                Ok(crate::roles::bump!(conn, notify))
-            })
-            .await
-        })
+        with_conn!(
+            self,
+            transaction | conn | {
+                conn.transaction::<_, StorageError, _>(async |conn| {
+                    Ok(crate::roles::bump!(conn, notify))
+                })
+                .await
+            }
+        )
     }
 
     /// Every stored role with its grants, every mapping rule, and the version they belong to,
     /// read in one transaction (a consistent snapshot).
     pub async fn load_policy(&self) -> Result<StoredPolicy, StorageError> {
-        with_conn!(self, |conn| {
-            conn.transaction::<_, StorageError, _>(async |conn| {
-                let version: i64 = pv::table.find(1).select(pv::version).first(conn).await?;
-                let role_rows: Vec<(String, String, String)> = roles::table
-                    .order(roles::name)
-                    .select((roles::id, roles::name, roles::description))
-                    .load(conn)
-                    .await?;
-                let grant_rows: Vec<(String, String, String, String, String)> = rg::table
-                    .order((rg::role_id, rg::position))
-                    .select((
-                        rg::role_id,
-                        rg::effect,
-                        rg::action,
-                        rg::upstream_pattern,
-                        rg::target_pattern,
-                    ))
-                    .load(conn)
-                    .await?;
-                let mapping_rows: Vec<(String, Option<String>, String, String, String)> = rm::table
-                    .inner_join(roles::table)
-                    .order((rm::created_at, rm::id))
-                    .select((
-                        rm::id,
-                        rm::provider_id,
-                        rm::claim_path,
-                        rm::claim_value,
-                        roles::name,
-                    ))
-                    .load(conn)
-                    .await?;
-                Ok(assemble(version, role_rows, grant_rows, mapping_rows))
-            })
-            .await
-        })
+        with_conn!(
+            self,
+            transaction | conn | {
+                conn.transaction::<_, StorageError, _>(async |conn| {
+                    let version: i64 = pv::table.find(1).select(pv::version).first(conn).await?;
+                    let role_rows: Vec<(String, String, String)> = roles::table
+                        .order(roles::name)
+                        .select((roles::id, roles::name, roles::description))
+                        .load(conn)
+                        .await?;
+                    let grant_rows: Vec<(String, String, String, String, String)> = rg::table
+                        .order((rg::role_id, rg::position))
+                        .select((
+                            rg::role_id,
+                            rg::effect,
+                            rg::action,
+                            rg::upstream_pattern,
+                            rg::target_pattern,
+                        ))
+                        .load(conn)
+                        .await?;
+                    let mapping_rows: Vec<(String, Option<String>, String, String, String)> =
+                        rm::table
+                            .inner_join(roles::table)
+                            .order((rm::created_at, rm::id))
+                            .select((
+                                rm::id,
+                                rm::provider_id,
+                                rm::claim_path,
+                                rm::claim_value,
+                                roles::name,
+                            ))
+                            .load(conn)
+                            .await?;
+                    Ok(assemble(version, role_rows, grant_rows, mapping_rows))
+                })
+                .await
+            }
+        )
     }
 
     /// One user's admin flag, direct roles and team roles, in one short query block.

@@ -112,9 +112,55 @@ macro_rules! with_conn {
             }
         }
     }};
+    // A transaction (`$body` evaluates to its `Result`). SQLite answers "database is locked"
+    // at once, without waiting, when a transaction that has read tries to write while another
+    // connection wrote in between (busy_timeout cannot help: waiting could deadlock). The
+    // transaction rolled back, so it is run again, after a short backoff.
+    ($store:expr, transaction |$conn:ident| $body:expr) => {{
+        match &*$store.pools {
+            $crate::pool::Pools::Postgres(pool) => {
+                let mut held = $crate::pool::checkout(pool, &$store.stats).await?;
+                let $conn: &mut diesel_async::AsyncPgConnection = &mut held.object;
+                $body
+            }
+            $crate::pool::Pools::Sqlite(pool) => {
+                let mut held = $crate::pool::checkout(pool, &$store.stats).await?;
+                let mut attempt: u32 = 0;
+                loop {
+                    let $conn: &mut $crate::pool::SqliteConn = &mut held.object;
+                    match $body {
+                        Err(e)
+                            if $crate::pool::sqlite_locked(&e)
+                                && attempt < $crate::pool::LOCKED_RETRIES =>
+                        {
+                            attempt += 1;
+                            $crate::pool::locked_backoff(attempt).await;
+                        }
+                        other => break other,
+                    }
+                }
+            }
+        }
+    }};
 }
 
 pub(crate) use with_conn;
+
+/// How often a SQLite unit of work refused with "database is locked" is run again.
+pub(crate) const LOCKED_RETRIES: u32 = 50;
+
+/// Whether SQLite refused a unit of work because another connection was writing.
+pub(crate) fn sqlite_locked(e: &crate::StorageError) -> bool {
+    matches!(e, crate::StorageError::Query(m) if m.contains("database is locked"))
+}
+
+/// 1, 2, 4 … ms up to 32 ms, with jitter, so writers that collided do not collide again.
+pub(crate) async fn locked_backoff(attempt: u32) {
+    let base = 1u64 << attempt.min(5);
+    let jitter = u64::from(std::process::id() ^ attempt) % base.max(1);
+    metrics::counter!("mcpgate_db_sqlite_locked_retries_total").increment(1);
+    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+}
 
 /// A checked-out connection that records how long it was held when it goes back.
 pub(crate) struct Held<'s, M: Manager> {

@@ -185,24 +185,27 @@ impl Store {
         refresh: &NewRefreshToken,
         access: &NewAccessToken,
     ) -> Result<(), StorageError> {
-        with_conn!(self, |conn| {
-            conn.transaction::<_, StorageError, _>(async |conn| {
-                diesel::insert_into(tf::table)
-                    .values(family)
-                    .execute(conn)
-                    .await?;
-                diesel::insert_into(rt::table)
-                    .values(refresh)
-                    .execute(conn)
-                    .await?;
-                diesel::insert_into(at::table)
-                    .values(access)
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            })
-            .await
-        })
+        with_conn!(
+            self,
+            transaction | conn | {
+                conn.transaction::<_, StorageError, _>(async |conn| {
+                    diesel::insert_into(tf::table)
+                        .values(family)
+                        .execute(conn)
+                        .await?;
+                    diesel::insert_into(rt::table)
+                        .values(refresh)
+                        .execute(conn)
+                        .await?;
+                    diesel::insert_into(at::table)
+                        .values(access)
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+                .await
+            }
+        )
     }
 
     /// Spends a refresh token and stores its successors, in one short transaction. Reuse of an
@@ -215,6 +218,8 @@ impl Store {
         make_successors: impl FnOnce(&FamilyRecord) -> Option<(NewRefreshToken, NewAccessToken)> + Send,
     ) -> Result<RotateOutcome, StorageError> {
         let now = now_ms();
+        // Not retried on "database is locked": it writes first, so SQLite's busy_timeout
+        // covers it (and `make_successors` runs once).
         with_conn!(self, |conn| {
             conn.transaction::<_, StorageError, _>(async |conn| {
                 // Write first: the spend takes the database's write lock before anything is
@@ -316,13 +321,16 @@ impl Store {
     /// Revokes a family and with it every access token it issued.
     pub async fn revoke_token_family(&self, family_id: &str) -> Result<(), StorageError> {
         let now = now_ms();
-        with_conn!(self, |conn| {
-            conn.transaction::<_, StorageError, _>(async |conn| {
-                revoke_family_in!(conn, family_id, now);
-                Ok(())
-            })
-            .await
-        })
+        with_conn!(
+            self,
+            transaction | conn | {
+                conn.transaction::<_, StorageError, _>(async |conn| {
+                    revoke_family_in!(conn, family_id, now);
+                    Ok(())
+                })
+                .await
+            }
+        )
     }
 
     /// Revokes every token family, access token and browser session of a user, except the
@@ -335,31 +343,34 @@ impl Store {
         use crate::schema::browser_sessions as bs;
         let now = now_ms();
         let keep = keep.unwrap_or(&[]).to_vec();
-        with_conn!(self, |conn| {
-            conn.transaction::<_, StorageError, _>(async |conn| {
-                diesel::update(
-                    tf::table
-                        .filter(tf::user_id.eq(user_id))
-                        .filter(tf::revoked_at.is_null()),
-                )
-                .set(tf::revoked_at.eq(now))
-                .execute(conn)
-                .await?;
-                diesel::update(
-                    at::table
-                        .filter(at::user_id.eq(user_id))
-                        .filter(at::revoked_at.is_null())
-                        .filter(at::token_hash.ne(&keep)),
-                )
-                .set(at::revoked_at.eq(now))
-                .execute(conn)
-                .await?;
-                diesel::delete(bs::table.filter(bs::user_id.eq(user_id)))
+        with_conn!(
+            self,
+            transaction | conn | {
+                conn.transaction::<_, StorageError, _>(async |conn| {
+                    diesel::update(
+                        tf::table
+                            .filter(tf::user_id.eq(user_id))
+                            .filter(tf::revoked_at.is_null()),
+                    )
+                    .set(tf::revoked_at.eq(now))
                     .execute(conn)
                     .await?;
-                Ok(())
-            })
-            .await
-        })
+                    diesel::update(
+                        at::table
+                            .filter(at::user_id.eq(user_id))
+                            .filter(at::revoked_at.is_null())
+                            .filter(at::token_hash.ne(&keep)),
+                    )
+                    .set(at::revoked_at.eq(now))
+                    .execute(conn)
+                    .await?;
+                    diesel::delete(bs::table.filter(bs::user_id.eq(user_id)))
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+                .await
+            }
+        )
     }
 }

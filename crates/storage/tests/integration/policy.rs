@@ -122,3 +122,44 @@ async fn another_replica_hears_of_a_change_at_once() {
     .await
     .expect("the notification arrives within a second");
 }
+
+async fn policy_changes_while_the_audit_log_is_written(f: Fixture) {
+    // The admin API changes policy while the audit writer appends batches beside it. On
+    // SQLite a unit of work that reads before it writes used to fail at once with "database
+    // is locked" when another write came in between (busy_timeout does not cover that case);
+    // every change must succeed.
+    f.store.ensure_roles(&["viewer"]).await.unwrap();
+    let writer = {
+        let store = f.store.clone();
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                let batch: Vec<_> = (0..20)
+                    .map(|_| mcpgate_storage::AuditEvent::new("tools/call", "allow"))
+                    .collect();
+                store.insert_audit_events(&batch).await.unwrap();
+            }
+        })
+    };
+    let changes: Vec<_> = (0..8)
+        .map(|i| {
+            let store = f.store.clone();
+            tokio::spawn(async move {
+                for j in 0..15 {
+                    let team = format!("team-{i}-{j}");
+                    store.create_team(&team).await?;
+                    store.add_team_role(&team, "viewer").await?;
+                    store.remove_team_role(&team, "viewer").await?;
+                }
+                Ok::<_, StorageError>(())
+            })
+        })
+        .collect();
+    for c in changes {
+        c.await.unwrap().unwrap();
+    }
+    writer.await.unwrap();
+}
+both_backends!(
+    policy_changes_beside_audit_writes_all_succeed,
+    super::policy_changes_while_the_audit_log_is_written
+);
