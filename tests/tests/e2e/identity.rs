@@ -213,6 +213,14 @@ async fn tools_list(base: &str, token: &str) -> StatusCode {
     crate::oauth::list_tools(base, token).await
 }
 
+/// Opaque access tokens that expire after 2 s (a refresh comes quickly).
+fn short_lived_opaque() -> RealmOptions {
+    RealmOptions {
+        access_token_ttl: 2,
+        ..keycloak_opaque()
+    }
+}
+
 fn keycloak_opaque() -> RealmOptions {
     RealmOptions {
         jwt_access_tokens: false,
@@ -368,20 +376,13 @@ async fn hundred_concurrent_requests_make_one_userinfo_call_per_ttl() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hundred_concurrent_requests_after_expiry_make_one_refresh() {
-    let db = TestDb::sqlite().unwrap();
-    let options = RealmOptions {
-        access_token_ttl: 2,
-        ..keycloak_opaque()
-    };
-    let Some(rig) = IdRig::start("one_refresh", options, db, |c| {
+    let Some((rig, access)) = IdRig::with_alice("one_refresh", short_lived_opaque(), |c| {
         c.auth.user_context_ttl_secs = 1
     })
     .await
     else {
         return;
     };
-    let t = federated_tokens(&rig, &browser(), "alice").await.unwrap();
-    let access = t["access_token"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(2200)).await; // provider token and context expired
     rig.realm.reset_counts().await.unwrap();
     let tasks: Vec<_> = (0..100)
@@ -406,10 +407,7 @@ async fn two_replicas_on_one_postgres_refresh_exactly_once() {
     let Some(db) = TestDb::postgres("two_replicas_refresh_once").await.unwrap() else {
         return;
     };
-    let options = RealmOptions {
-        access_token_ttl: 2,
-        ..keycloak_opaque()
-    };
+    let options = short_lived_opaque();
     let Some(rig) = IdRig::start("two_replicas", options, db, |c| {
         c.auth.user_context_ttl_secs = 1
     })
@@ -453,17 +451,14 @@ async fn two_replicas_on_one_postgres_refresh_exactly_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refresh_refused_with_invalid_grant_ends_the_grant_and_the_client_gets_401() {
     let db = TestDb::sqlite().unwrap();
-    let options = RealmOptions {
-        access_token_ttl: 2,
-        ..keycloak_opaque()
-    };
-    let Some(rig) = IdRig::start("invalid_grant", options, db, |c| {
+    let Some(rig) = IdRig::start("invalid_grant", short_lived_opaque(), db, |c| {
         c.auth.user_context_ttl_secs = 1
     })
     .await
     else {
         return;
     };
+    // The whole token response: the client's refresh token is checked at the end.
     let t = federated_tokens(&rig, &browser(), "alice").await.unwrap();
     let access = t["access_token"].as_str().unwrap().to_owned();
     // Spend the stored refresh token behind mcpgate's back: with rotation on, mcpgate's copy
@@ -582,10 +577,7 @@ async fn a_userinfo_401_gets_one_refresh_and_one_retry() {
 /// cancelled after the provider rotated the refresh token, the user would be signed out).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_provider_gives_504_in_time_and_the_refresh_under_way_is_kept() {
-    let options = RealmOptions {
-        access_token_ttl: 2,
-        ..keycloak_opaque()
-    };
+    let options = short_lived_opaque();
     let Some((rig, access)) = IdRig::with_alice("slow_provider", options, |c| {
         c.auth.user_context_ttl_secs = 1;
         c.auth.provider_timeout_secs = 1;
@@ -692,10 +684,7 @@ async fn a_pool_of_one_serves_others_while_the_provider_is_parked() {
 /// callers) once it expired, accepted by the provider; none for a local account.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_provider_token_for_upstreams_is_current_and_refreshed_once() {
-    let options = RealmOptions {
-        access_token_ttl: 2,
-        ..keycloak_opaque()
-    };
+    let options = short_lived_opaque();
     let Some((rig, _access)) = IdRig::with_alice("provider_token", options, |_| {}).await else {
         return;
     };
