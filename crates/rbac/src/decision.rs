@@ -384,6 +384,18 @@ impl EffectiveGrants {
         }
     }
 
+    /// Whether some item of this action's kind on the upstream is allowed: an allow grant
+    /// covers the action there and no whole-upstream deny (target `*`) takes it back. For a
+    /// request that names no item although its action needs one: nothing can be acted on
+    /// without a name, so the upstream may refuse it itself, but only for a caller who holds
+    /// the action at all.
+    pub fn holds_any(&self, action: Action, upstream: &str) -> bool {
+        let (denies, allows) = self.inner.grants.split_at(self.inner.first_allow);
+        let covers = |g: &&Arc<Grant>| g.actions.contains(action) && g.upstream.matches(upstream);
+        !denies.iter().filter(covers).any(|g| g.target.is_any())
+            && allows.iter().any(|g| covers(&g))
+    }
+
     /// The grants, deny grants first.
     pub fn grants(&self) -> &[Arc<Grant>] {
         &self.inner.grants

@@ -4,6 +4,7 @@ mod action;
 mod decision;
 mod error;
 mod mapping;
+mod method;
 mod pattern;
 mod policy;
 mod spec;
@@ -13,6 +14,7 @@ pub use decision::{
     DecidedBy, Decision, EffectiveGrants, Grant, Item, ListFilter, Reason, Request,
 };
 pub use error::PolicyError;
+pub use method::{ListKind, McpMethod, STATELESS_REVISION, ScopeNeed, TargetField, UnknownItem};
 pub use pattern::Pattern;
 pub use policy::{ADMIN_ROLE, Identity, Policy, RoleEntry, RoleSet, RoleSource, Subject};
 pub use spec::{Effect, GrantSpec, MappingRule, PolicySpec, RoleSpec};

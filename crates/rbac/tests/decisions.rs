@@ -1159,3 +1159,30 @@ grants = [{ effect = "allow", action = "tools/call", target = "a*a*a*a*a*a*a*a*a
     assert!(grants.is_allowed(&Request::new(Action::ToolsCall, "u", Some(&hit))));
     assert!(start.elapsed() < std::time::Duration::from_secs(2));
 }
+
+#[test]
+fn holds_any_is_the_list_rule_for_a_request_without_its_item() {
+    let spec: PolicySpec = toml::from_str(
+        r#"
+        [[roles]]
+        name = "some"
+        grants = [{ effect = "allow", action = "tools/call", upstream = "gh", target = "search_*" },
+                  { effect = "allow", action = "prompts/get", upstream = "docs" },
+                  { effect = "deny", action = "prompts/get", upstream = "docs", target = "*" }]
+        "#,
+    )
+    .unwrap();
+    let policy = spec.compile().unwrap();
+    let roles = policy.effective_roles(&Subject {
+        roles: &["some".into()],
+        ..Subject::default()
+    });
+    let grants = policy.effective_grants(&roles);
+    assert!(grants.holds_any(Action::ToolsCall, "gh"));
+    assert!(!grants.holds_any(Action::ToolsCall, "docs"));
+    assert!(!grants.holds_any(Action::ResourcesRead, "gh"));
+    assert!(
+        !grants.holds_any(Action::PromptsGet, "docs"),
+        "a whole-upstream deny takes it back"
+    );
+}

@@ -158,8 +158,10 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(http.request_timeout_secs),
-        ))
-        .layer(RequestBodyLimitLayer::new(http.body_limit_bytes));
+        ));
+    // Bodies over the limit are refused before a handler reads them; `/mcp/*` reads its body
+    // with the same limit itself, to answer in JSON-RPC as every other error there.
+    let body_limit = RequestBodyLimitLayer::new(http.body_limit_bytes);
     // What browser-based MCP clients fetch from other origins (see `cors`).
     let cors_public = Router::new()
         .route(
@@ -253,6 +255,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(api::policy::delete_mapping),
         )
         .merge(cors_public)
+        .layer(body_limit)
         .merge(mcp)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)

@@ -1,14 +1,18 @@
-//! The resource-server check: bearer token → [`Principal`], or a 401 challenge.
+//! The one home of bearer authentication: the `Authorization: Bearer` parser every route
+//! uses, and the resource-server check for `/mcp/*` — bearer token → [`Principal`] through
+//! the [`Authenticator`] (in a real run the cached [`TokenValidator`]), or a 401 challenge —
+//! followed by the scope check (403 `insufficient_scope`), both before any identity-provider
+//! call. There is deliberately no setting that turns authentication off; tests and benchmarks
+//! inject their own [`Authenticator`].
 //!
-//! This is the seam where the OAuth issue plugs in. Until it lands, the only authenticator a
-//! real run has is [`RejectAll`]: every request to `/mcp/*` gets 401. There is deliberately no
-//! setting that turns authentication off; tests inject their own [`Authenticator`].
+//! [`TokenValidator`]: crate::oauth::validate::TokenValidator
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use mcpgate_core::Principal;
+use mcpgate_rbac::ScopeNeed;
 
 use crate::error::{ApiError, Challenge};
 
@@ -35,19 +39,6 @@ pub trait Authenticator: Send + Sync {
     fn challenge_scope(&self, resource: &str) -> Option<String> {
         let _ = resource;
         None
-    }
-}
-
-/// The authenticator of a real run until OAuth lands: no token is valid.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RejectAll;
-
-#[async_trait]
-impl Authenticator for RejectAll {
-    async fn authenticate(&self, _token: &str, _resource: &str) -> Result<Principal, AuthError> {
-        Err(AuthError::InvalidToken(
-            "this gateway does not issue tokens yet".into(),
-        ))
     }
 }
 
@@ -82,18 +73,10 @@ pub async fn authenticate(
             Some("access tokens are accepted only in the Authorization header".into()),
         ));
     }
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    if !headers.contains_key(header::AUTHORIZATION) {
         return Err(challenge(None, None));
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
+    }
+    let Some(token) = bearer(headers) else {
         return Err(challenge(
             Some("invalid_token"),
             Some("expected a Bearer token".into()),
@@ -112,6 +95,39 @@ pub async fn authenticate(
             }
             AuthError::Unavailable(detail) => ApiError::Unavailable(detail),
         })
+}
+
+/// The token of an `Authorization: Bearer …` header (RFC 6750 §2.1; the scheme is
+/// case-insensitive), if the request sent one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The principal, if its token's scopes cover what the method needs; else 403 with an
+/// `insufficient_scope` challenge naming every scope still needed (MCP 2026-07-28: one
+/// challenge with all of them, so a client that replaces its scope still gets enough).
+pub fn require_scope(
+    principal: Principal,
+    need: ScopeNeed,
+    issuer: &str,
+    uri: &Uri,
+) -> Result<Principal, ApiError> {
+    let needed = crate::oauth::scopes::for_need(need);
+    if crate::oauth::scopes::satisfies_any(&principal.scopes, needed) {
+        return Ok(principal);
+    }
+    Err(ApiError::Challenge {
+        status: StatusCode::FORBIDDEN,
+        challenge: Challenge {
+            error: Some("insufficient_scope"),
+            description: Some(format!("this request needs the {needed} scope")),
+            scope: Some(needed.to_owned()),
+            resource_metadata: Some(resource_metadata_url(issuer, uri.path())),
+        },
+    })
 }
 
 fn query_has_access_token(uri: &Uri) -> bool {
@@ -203,6 +219,42 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.starts_with("401 "), "{err}");
+    }
+
+    #[test]
+    fn scope_hierarchy_and_the_step_up_challenge() {
+        let p = |scopes: &[&str]| Principal {
+            user_id: "u1".into(),
+            client_id: "c1".into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            resource: "https://gw/mcp/a".into(),
+        };
+        let uri: Uri = "/mcp/a".parse().unwrap();
+        assert!(require_scope(p(&["mcp"]), ScopeNeed::Read, "https://gw", &uri).is_ok());
+        assert!(require_scope(p(&["mcp:read"]), ScopeNeed::Read, "https://gw", &uri).is_ok());
+        let denied = require_scope(p(&["mcp:read"]), ScopeNeed::Use, "https://gw", &uri)
+            .err()
+            .unwrap()
+            .into_response();
+        assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            denied.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"insufficient_scope\", error_description=\"this request needs the mcp scope\", scope=\"mcp\", resource_metadata=\"https://gw/.well-known/oauth-protected-resource/mcp/a\""
+        );
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let h = |v: &'static str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::AUTHORIZATION, HeaderValue::from_static(v));
+            m
+        };
+        assert_eq!(bearer(&h("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(&h("bEaReR  abc ")), Some("abc"));
+        assert_eq!(bearer(&h("Bearer ")), None);
+        assert_eq!(bearer(&h("Basic abc")), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
     }
 
     #[tokio::test]

@@ -180,6 +180,12 @@ pub struct ProxyConfig {
     /// Browser origins allowed to call `/mcp/*` besides the origin of `public_url`, which is
     /// always allowed. A request with any other `Origin` gets 403 (DNS-rebinding defence).
     pub allowed_origins: Vec<String>,
+    /// `Host` values (`host` or `host:port`) `/mcp/*` answers for besides the authority of
+    /// `public_url` (and, when that is a loopback address, the other loopback names on its
+    /// port). Any other `Host` gets 421: a DNS-rebinding page sends no `Origin` on some
+    /// requests, but it cannot choose the `Host`. Add the names a reverse proxy in front of
+    /// mcpgate forwards, if it does not pass the public name through.
+    pub allowed_hosts: Vec<String>,
     /// Opening a TCP connection to an upstream may take this long (then 502).
     pub connect_timeout_ms: u64,
     /// Idle pooled upstream connections are closed after this long.
@@ -192,6 +198,7 @@ impl Default for ProxyConfig {
     fn default() -> Self {
         Self {
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             connect_timeout_ms: 2_000,
             pool_idle_timeout_secs: 90,
             pool_max_idle_per_host: 256,
@@ -356,6 +363,14 @@ impl Config {
                 errors.push(ConfigError::new(
                     format!("proxy.allowed_origins[{i}]"),
                     "must be an origin: scheme://host[:port], no path",
+                ));
+            }
+        }
+        for (i, host) in self.proxy.allowed_hosts.iter().enumerate() {
+            if crate::proxy::origin::normalize_host(host).is_none() {
+                errors.push(ConfigError::new(
+                    format!("proxy.allowed_hosts[{i}]"),
+                    "must be a host name or address, with an optional :port",
                 ));
             }
         }

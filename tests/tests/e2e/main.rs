@@ -13,5 +13,6 @@ mod identity;
 mod oauth;
 mod pages;
 mod proxy;
+mod proxy_answers;
 mod proxy_clients;
 mod rbac;

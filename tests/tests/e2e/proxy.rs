@@ -344,7 +344,7 @@ async fn tp04_protocol_version_is_forwarded_and_unknown_versions_get_400() -> an
         .send()
         .await?;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(bad.json::<Value>().await?["error"]["code"], -32600);
+    assert_eq!(bad.json::<Value>().await?["error"]["code"], -32022);
 
     let headers = tool_call(2, "headers", json!({}), true);
     let (_, ct, body) = read(
@@ -497,7 +497,9 @@ async fn tp08_2026_headers_arrive_unchanged_and_mismatches_get_400() -> anyhow::
             .send()
             .await?;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{method} {name}");
-        assert_eq!(r.json::<Value>().await?["id"], 2);
+        let body = r.json::<Value>().await?;
+        assert_eq!(body["id"], 2);
+        assert_eq!(body["error"]["code"], -32020, "HeaderMismatch");
     }
 
     // server/discover is forwarded: the same answer as direct.
@@ -730,9 +732,9 @@ async fn an_unknown_upstream_is_404_json() -> anyhow::Result<()> {
         .await?;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let body: Value = r.json().await?;
-    assert_eq!(body["error"], "not_found");
+    assert_eq!(body["jsonrpc"], "2.0");
     assert!(
-        body["error_description"]
+        body["error"]["message"]
             .as_str()
             .unwrap_or("")
             .contains("nope")
@@ -741,7 +743,7 @@ async fn an_unknown_upstream_is_404_json() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_real_run_rejects_every_token_until_oauth_lands() -> anyhow::Result<()> {
+async fn a_real_run_accepts_only_tokens_mcpgate_issued() -> anyhow::Result<()> {
     let upstream = FixtureUpstream::start().await?;
     let db = TestDb::sqlite()?;
     let mut config = test_config(db.url());

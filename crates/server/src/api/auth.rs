@@ -39,22 +39,11 @@ fn invalid_token(description: &str) -> ApiError {
     }
 }
 
-/// The bearer token of a request, if it sent one.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 impl FromRequestParts<AppState> for ApiUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(token) = bearer(parts) else {
+        let Some(token) = crate::auth::bearer(&parts.headers) else {
             return Err(ApiError::Challenge {
                 status: StatusCode::UNAUTHORIZED,
                 challenge: Challenge::default(),

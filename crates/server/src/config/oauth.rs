@@ -121,7 +121,12 @@ impl OAuthConfig {
                 errors.push(ConfigError::new(at("client_id"), "duplicate client_id"));
             }
             for (j, uri) in client.redirect_uris.iter().enumerate() {
-                if let Err(e) = crate::oauth::redirect::check_registrable(uri) {
+                let kind = if client.client_secret.is_some() {
+                    crate::oauth::redirect::ClientType::Confidential
+                } else {
+                    crate::oauth::redirect::ClientType::Public
+                };
+                if let Err(e) = crate::oauth::redirect::check_registrable(uri, kind) {
                     errors.push(ConfigError::new(at(&format!("redirect_uris[{j}]")), e));
                 }
             }

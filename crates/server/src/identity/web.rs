@@ -82,6 +82,8 @@ pub async fn start(
         action: &action,
         fields: &fields,
         also_ends_at: Some(&provider_origin),
+        // Who signs in is not known yet: what they may use follows from the sign-in.
+        notice: None,
     };
     let page = authorize::consent_page(
         &request,

@@ -19,6 +19,7 @@ use super::clients::{self, Client, ClientError};
 use super::params::Params;
 use super::{redirect, scopes};
 use crate::app::AppState;
+use crate::error::ApiError;
 use crate::web::{csrf, pages, session};
 
 /// A validated authorization request.
@@ -289,12 +290,17 @@ pub async fn start(
     if approved {
         return issue_code(&state, &request, &user).await;
     }
+    let no_access = match no_access_notice(&state, &user.id, &request.resource).await {
+        Ok(notice) => notice,
+        Err(e) => return crate::web::login::error_page(e),
+    };
     match csrf::issue(&state, jar, &consent_purpose(&request.client.client_id)) {
         Ok((jar, token)) => {
             let form = ConsentForm {
                 action: "/oauth/authorize",
                 fields: &[("csrf", &token), ("request", &query)],
                 also_ends_at: None,
+                notice: no_access.as_deref(),
             };
             let page = consent_page(&request, Consenter::SignedIn(&user.email), &form);
             (jar, page).into_response()
@@ -408,6 +414,31 @@ pub(crate) struct ConsentForm<'a> {
     pub action: &'a str,
     pub fields: &'a [(&'a str, &'a str)],
     pub also_ends_at: Option<&'a str>,
+    /// A warning shown above the buttons (already HTML-safe text is escaped again).
+    pub notice: Option<&'a str>,
+}
+
+/// For a person with no grant at all on the upstream a client asks for: a warning that says
+/// so, before they allow a client whose every request would be refused.
+async fn no_access_notice(
+    state: &AppState,
+    user_id: &str,
+    resource: &str,
+) -> Result<Option<String>, ApiError> {
+    let prefix = format!("{}/mcp/", state.config.issuer());
+    let Some(upstream) = resource.strip_prefix(&prefix) else {
+        return Ok(None);
+    };
+    let grants = state.policy.grants_for(user_id, None).await?;
+    Ok(
+        (!crate::policy::enforce::holds_anything(&grants, upstream)).then(|| {
+            format!(
+                "You have no access to {upstream} yet: none of your roles grants anything on it. \
+             If you allow this client, its requests will be refused until an administrator \
+             gives you a role on {upstream}."
+            )
+        }),
+    )
 }
 
 pub(crate) fn consent_page(
@@ -454,6 +485,10 @@ pub(crate) fn consent_page(
             "<p class=\"sub\">If you allow it, you sign in with your identity provider next.</p>",
         ),
     };
+    let notice = form
+        .notice
+        .map(|n| format!("<p class=\"note\" role=\"alert\">{}</p>", escape(n)))
+        .unwrap_or_default();
     let fields: String = form
         .fields
         .iter()
@@ -473,7 +508,7 @@ pub(crate) fn consent_page(
          <dt>Server</dt><dd>{resource}</dd>\
          <dt>Returns to</dt><dd><strong>{redirect_host}</strong></dd></dl>\
          <p>If you allow it, <strong>{name}</strong> may act as you on this server to:</p>\
-         <ul class=\"scopes\">{scope_items}</ul>{loopback_warning}{next}\
+         <ul class=\"scopes\">{scope_items}</ul>{notice}{loopback_warning}{next}\
          <form method=\"post\" action=\"{action}\">{fields}\
          <div class=\"actions\">\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\

@@ -241,7 +241,7 @@ pub fn parse(
         .filter(|r| !r.is_empty())
         .ok_or_else(|| CimdError::Invalid("redirect_uris is required".into()))?;
     for uri in &redirect_uris {
-        super::redirect::check_registrable(uri)
+        super::redirect::check_registrable(uri, super::redirect::ClientType::Public)
             .map_err(|e| CimdError::Invalid(format!("redirect_uris: {uri}: {e}")))?;
     }
     match doc.token_endpoint_auth_method.as_deref() {

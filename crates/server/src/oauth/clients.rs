@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::cimd;
-use super::redirect::check_registrable;
+use super::redirect::{ClientType, check_registrable};
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -152,11 +152,16 @@ pub async fn register(
         .redirect_uris
         .filter(|r| !r.is_empty())
         .ok_or_else(|| registration_error("invalid_redirect_uri", "redirect_uris is required"))?;
+    let method = reg.token_endpoint_auth_method.as_deref().unwrap_or("none");
+    let client_type = if method == "none" {
+        ClientType::Public
+    } else {
+        ClientType::Confidential
+    };
     for uri in &redirect_uris {
-        check_registrable(uri)
+        check_registrable(uri, client_type)
             .map_err(|e| registration_error("invalid_redirect_uri", format!("{uri}: {e}")))?;
     }
-    let method = reg.token_endpoint_auth_method.as_deref().unwrap_or("none");
     if !["none", "client_secret_basic", "client_secret_post"].contains(&method) {
         return Err(registration_error(
             "invalid_client_metadata",

@@ -1,7 +1,9 @@
 //! Redirect URIs: what may be registered, and when a requested one matches a registered one.
 //!
 //! MCP: redirect URIs MUST be https or loopback, and match exactly — except that a loopback
-//! redirect matches on any port (RFC 8252 §7.3: native apps bind a random port).
+//! redirect matches on any port (RFC 8252 §7.3: native apps bind a random port). Public
+//! clients (native apps: no secret) may also use a private-use URI scheme (RFC 8252 §7.1,
+//! `cursor://…`, `com.example.app:/cb`), matched exactly.
 
 use url::{Host, Url};
 
@@ -15,9 +17,41 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Whether a redirect URI may be registered: absolute, https or http on loopback, no
-/// fragment (RFC 6749 §3.1.2), no userinfo.
-pub fn check_registrable(uri: &str) -> Result<Url, String> {
+/// Schemes that are never a native app's own: they would hand the code to a web page, a
+/// file, a script or another protocol's handler.
+const NOT_PRIVATE_USE: &[&str] = &[
+    "http",
+    "https",
+    "javascript",
+    "vbscript",
+    "data",
+    "blob",
+    "file",
+    "filesystem",
+    "about",
+    "ftp",
+    "ws",
+    "wss",
+    "mailto",
+    "tel",
+    "sms",
+    "urn",
+    "view-source",
+    "chrome",
+    "resource",
+];
+
+/// Who registers the redirect: a public client (no secret: a native app, which may own a
+/// private-use scheme) or a confidential one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    Public,
+    Confidential,
+}
+
+/// Whether a redirect URI may be registered: absolute, https or http on loopback (or, for a
+/// public client, a private-use scheme), no fragment (RFC 6749 §3.1.2), no userinfo.
+pub fn check_registrable(uri: &str, client: ClientType) -> Result<Url, String> {
     let url = Url::parse(uri).map_err(|e| format!("not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
         return Err("must not contain a fragment".into());
@@ -29,8 +63,12 @@ pub fn check_registrable(uri: &str) -> Result<Url, String> {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
         "http" => Err("http is allowed only for loopback addresses (use https)".into()),
+        other if client == ClientType::Public && !NOT_PRIVATE_USE.contains(&other) => Ok(url),
+        other if client == ClientType::Public => Err(format!(
+            "scheme {other:?} is not allowed (https, loopback http, or an app's private-use scheme)"
+        )),
         other => Err(format!(
-            "scheme {other:?} is not allowed (https or loopback http)"
+            "scheme {other:?} is not allowed for a confidential client (https or loopback http)"
         )),
     }
 }
@@ -107,14 +145,35 @@ mod tests {
 
     #[test]
     fn registrable_redirects() {
-        assert!(check_registrable("https://app.example.com/cb").is_ok());
-        assert!(check_registrable("http://localhost:3000/cb").is_ok());
-        assert!(check_registrable("http://[::1]/cb").is_ok());
-        assert!(check_registrable("http://app.example.com/cb").is_err());
-        assert!(check_registrable("https://app.example.com/cb#x").is_err());
-        assert!(check_registrable("javascript:alert(1)").is_err());
-        assert!(check_registrable("/relative").is_err());
-        assert!(check_registrable("https://user:pw@app.example.com/").is_err());
+        use ClientType::{Confidential, Public};
+        for client in [Public, Confidential] {
+            assert!(check_registrable("https://app.example.com/cb", client).is_ok());
+            assert!(check_registrable("http://localhost:3000/cb", client).is_ok());
+            assert!(check_registrable("http://[::1]/cb", client).is_ok());
+            assert!(check_registrable("http://app.example.com/cb", client).is_err());
+            assert!(check_registrable("https://app.example.com/cb#x", client).is_err());
+            assert!(check_registrable("javascript:alert(1)", client).is_err());
+            assert!(check_registrable("/relative", client).is_err());
+            assert!(check_registrable("https://user:pw@app.example.com/", client).is_err());
+        }
+        // RFC 8252 §7.1: native apps' own schemes, for public clients only.
+        for native in [
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "com.example.app:/oauth2redirect",
+            "vscode://vscode.github-authentication/did-authenticate",
+        ] {
+            assert!(check_registrable(native, Public).is_ok(), "{native}");
+            assert!(check_registrable(native, Confidential).is_err(), "{native}");
+        }
+        for bad in [
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "cursor://x/cb#frag",
+            "cursor://u:p@x/cb",
+            "ftp://x/cb",
+        ] {
+            assert!(check_registrable(bad, Public).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -35,25 +35,17 @@ pub fn satisfies(held: &str, needed: &str) -> bool {
         .any(|s| s == needed || (s == MCP && needed == MCP_READ))
 }
 
-/// The scope an MCP method needs: reading methods need `mcp:read`, anything that acts needs
-/// `mcp`.
-pub fn needed_for(method: &str) -> &'static str {
-    const READ_ONLY: &[&str] = &[
-        "initialize",
-        "ping",
-        "server/discover",
-        "tools/list",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-        "prompts/list",
-        "prompts/get",
-        "completion/complete",
-    ];
-    if READ_ONLY.contains(&method) || method.starts_with("notifications/") {
-        MCP_READ
-    } else {
-        MCP
+/// Whether any of the scopes held satisfies `needed`.
+pub fn satisfies_any(held: &[String], needed: &str) -> bool {
+    held.iter().any(|s| satisfies(s, needed))
+}
+
+/// The scope a method needs (from the MCP method table): reading needs `mcp:read`, anything
+/// that acts needs `mcp`.
+pub fn for_need(need: mcpgate_rbac::ScopeNeed) -> &'static str {
+    match need {
+        mcpgate_rbac::ScopeNeed::Read => MCP_READ,
+        mcpgate_rbac::ScopeNeed::Use => MCP,
     }
 }
 
@@ -83,9 +75,7 @@ mod tests {
         assert!(satisfies("mcp:read", MCP_READ));
         assert!(!satisfies("mcp:read", MCP));
         assert!(!satisfies("", MCP_READ));
-        assert_eq!(needed_for("tools/call"), MCP);
-        assert_eq!(needed_for("tools/list"), MCP_READ);
-        assert_eq!(needed_for("notifications/initialized"), MCP_READ);
-        assert_eq!(needed_for("logging/setLevel"), MCP);
+        assert!(satisfies_any(&["x".into(), "mcp".into()], MCP));
+        assert!(!satisfies_any(&[], MCP_READ));
     }
 }

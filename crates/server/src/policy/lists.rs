@@ -4,19 +4,8 @@
 
 use axum::body::Bytes;
 use futures::{Stream, StreamExt};
-use mcpgate_rbac::{EffectiveGrants, Item};
+use mcpgate_rbac::{EffectiveGrants, Item, McpMethod};
 use serde_json::Value;
-
-/// Which list a method returns: the item kind, the result field and the key naming an item.
-pub fn list_kind(method: &str) -> Option<(Item, &'static str, &'static str)> {
-    Some(match method {
-        "tools/list" => (Item::Tool, "tools", "name"),
-        "resources/list" => (Item::Resource, "resources", "uri"),
-        "resources/templates/list" => (Item::ResourceTemplate, "resourceTemplates", "uriTemplate"),
-        "prompts/list" => (Item::Prompt, "prompts", "name"),
-        _ => return None,
-    })
-}
 
 /// A list result to filter for one caller.
 #[derive(Clone)]
@@ -29,12 +18,13 @@ pub struct ListScope {
 }
 
 impl ListScope {
-    pub fn for_method(method: &str, grants: EffectiveGrants, upstream: &str) -> Option<Self> {
-        let (item, field, key) = list_kind(method)?;
+    /// For the result of a list method (from the MCP method table); `None` for other methods.
+    pub fn for_method(method: &McpMethod, grants: EffectiveGrants, upstream: &str) -> Option<Self> {
+        let kind = method.list?;
         Some(Self {
-            item,
-            field,
-            key,
+            item: kind.item,
+            field: kind.field,
+            key: kind.key,
             grants,
             upstream: upstream.to_owned(),
         })
@@ -203,7 +193,7 @@ mod tests {
         .unwrap();
         let policy = spec.compile().unwrap();
         let grants = policy.effective_grants(&policy.effective_roles(&Subject::default()));
-        ListScope::for_method("tools/list", grants, "fx").unwrap()
+        ListScope::for_method(&McpMethod::of("tools/list"), grants, "fx").unwrap()
     }
 
     const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"secret_a"},{"name":"x"}]}}"#;

@@ -10,6 +10,7 @@
 
 pub mod audit;
 mod cache;
+pub mod enforce;
 mod explain;
 pub mod lists;
 

@@ -1,6 +1,8 @@
-//! The little the proxy reads from a JSON-RPC message: kind, id, method and the name the
-//! 2026-07-28 `Mcp-Name` header must repeat. Everything else is forwarded untouched.
+//! The little the proxy reads from a JSON-RPC message: kind, id, method, the item it names
+//! (per the method table, [`McpMethod`]) and the protocol version its `_meta` declares.
+//! Everything else is forwarded untouched, and parsed no further than this.
 
+use mcpgate_rbac::{McpMethod, TargetField};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -11,12 +13,15 @@ pub struct Message {
     pub id: Option<Value>,
     /// `None` for responses (the client answering a server request).
     pub method: Option<String>,
-    /// `params.name` for `tools/call` and `prompts/get`, `params.uri` for `resources/read`.
-    pub name: Option<String>,
-    /// What an RBAC grant's `target` is matched against: `name` for the methods above,
-    /// `params.uri` for `resources/subscribe`/`unsubscribe`, `params.ref.name` or
-    /// `params.ref.uri` for `completion/complete`.
+    /// What an RBAC grant's `target` is matched against, read where the method table says
+    /// (`params.name`, `params.uri`, `params.ref.name|uri`, or the method itself); `None`
+    /// when the method names an item and the request does not (or not as a string).
     pub target: Option<String>,
+    /// The name a 2026-07-28 request repeats in `Mcp-Name` (the target of the methods that
+    /// carry that header).
+    pub name: Option<String>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]` (2026-07-28).
+    pub meta_version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +42,8 @@ struct RawParams {
     uri: Option<Value>,
     #[serde(default, rename = "ref")]
     reference: Option<RawRef>,
+    #[serde(default, rename = "_meta")]
+    meta: Option<RawMeta>,
 }
 
 #[derive(Deserialize)]
@@ -45,6 +52,12 @@ struct RawRef {
     name: Option<Value>,
     #[serde(default)]
     uri: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawMeta {
+    #[serde(default, rename = "io.modelcontextprotocol/protocolVersion")]
+    protocol_version: Option<Value>,
 }
 
 fn string(v: Option<Value>) -> Option<String> {
@@ -80,31 +93,36 @@ impl Message {
                 ParseError::NotJson(e.to_string())
             }
         })?;
-        let (name, target) = match (raw.method.as_deref(), raw.params) {
-            (Some("tools/call" | "prompts/get"), Some(p)) => {
-                let name = string(p.name);
-                (name.clone(), name)
+        let row = raw.method.as_deref().map(McpMethod::of);
+        let (params, meta_version) = match raw.params {
+            Some(mut p) => {
+                let meta = p.meta.take().and_then(|m| string(m.protocol_version));
+                (Some(p), meta)
             }
-            (Some("resources/read"), Some(p)) => {
-                let uri = string(p.uri);
-                (uri.clone(), uri)
-            }
-            (Some("resources/subscribe" | "resources/unsubscribe"), Some(p)) => {
-                (None, string(p.uri))
-            }
-            (Some("completion/complete"), Some(p)) => (
-                None,
-                p.reference
-                    .and_then(|r| string(r.name).or_else(|| string(r.uri))),
-            ),
-            _ => (None, None),
+            None => (None, None),
         };
+        let target = match (row.map(|r| r.target), params) {
+            (Some(TargetField::Name), Some(p)) => string(p.name),
+            (Some(TargetField::Uri), Some(p)) => string(p.uri),
+            (Some(TargetField::CompletionRef), Some(p)) => p
+                .reference
+                .and_then(|r| string(r.name).or_else(|| string(r.uri))),
+            (Some(TargetField::Method), _) => raw.method.clone(),
+            _ => None,
+        };
+        let name = row.filter(|r| r.name_header).and(target.clone());
         Ok(Self {
             id: raw.id,
             method: raw.method,
-            name,
             target,
+            name,
+            meta_version,
         })
+    }
+
+    /// The method table's row; responses (no method) are plumbing.
+    pub fn row(&self) -> McpMethod {
+        McpMethod::of(self.method.as_deref().unwrap_or("notifications/response"))
     }
 
     pub fn is_request(&self) -> bool {
@@ -117,11 +135,6 @@ impl Message {
     }
 }
 
-/// Methods whose 2026-07-28 requests carry `Mcp-Name`.
-pub fn has_name_header(method: &str) -> bool {
-    matches!(method, "tools/call" | "prompts/get" | "resources/read")
-}
-
 /// JSON-RPC error codes the proxy itself answers with.
 pub mod code {
     pub const PARSE_ERROR: i64 = -32700;
@@ -129,6 +142,16 @@ pub mod code {
     /// Implementation-defined server errors (-32000 to -32099).
     pub const UPSTREAM_UNAVAILABLE: i64 = -32001;
     pub const UPSTREAM_TIMEOUT: i64 = -32002;
+    /// mcpgate refuses the caller on this upstream (no grant at all).
+    pub const ACCESS_DENIED: i64 = -32003;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// 2025 revisions' "resource not found".
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    /// 2026-07-28: `Mcp-Method`/`Mcp-Name`/`MCP-Protocol-Version` disagree with the body.
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// 2026-07-28: with `data.supported` and `data.requested`.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }
 
 #[cfg(test)]
@@ -146,8 +169,9 @@ mod tests {
             Ok(Message {
                 id: Some(json!(7)),
                 method: Some("tools/call".into()),
-                name: Some("echo".into()),
                 target: Some("echo".into()),
+                name: Some("echo".into()),
+                meta_version: None,
             })
         );
         let c = Message::parse(
@@ -162,6 +186,20 @@ mod tests {
         assert_eq!(n.as_ref().map(Message::is_request), Ok(false));
         let resp = Message::parse(br#" {"jsonrpc":"2.0","id":1,"result":{}}"#);
         assert_eq!(resp.map(|m| m.method), Ok(None));
+        let nameless = Message::parse(
+            br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":5,"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+        );
+        assert_eq!(
+            nameless.map(|m| (m.target, m.meta_version)),
+            Ok((None, Some("2026-07-28".into())))
+        );
+        let sub = Message::parse(
+            br#"{"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{"uri":"u"}}"#,
+        );
+        assert_eq!(
+            sub.map(|m| (m.target, m.name)),
+            Ok((Some("u".into()), None))
+        );
     }
 
     #[test]

@@ -1,28 +1,34 @@
 //! The MCP proxy: Streamable HTTP from clients at `/mcp/{name}` to upstream MCP servers, both
 //! protocol eras (2025 sessions, 2026-07-28 stateless), streamed both ways without buffering.
 //!
-//! Per request: upstream lookup → `Origin` → bearer token → principal ([`crate::auth`]) →
-//! body limit and the few JSON-RPC fields routing needs → header checks (protocol version,
-//! 2026-07-28 `Mcp-Method`/`Mcp-Name`) → session id unsealed → forwarded on the one pooled
-//! client → response head and body streamed back.
+//! A request runs through [`pipeline`], one module per step: [`parse`] → authenticate
+//! ([`crate::auth`]) → user context ([`crate::identity`]) → decide
+//! ([`crate::policy::enforce`]) → [`credentials`] → [`send`] → [`relay`].
 
-pub mod forward;
+pub mod credentials;
 pub mod jsonrpc;
 pub mod origin;
+pub mod parse;
+pub mod pipeline;
+pub mod relay;
+pub mod send;
 pub mod session;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use mcpgate_crypto::SecretBox;
+use serde_json::{Value, json};
 use url::Url;
 
 use crate::config::{Config, UpstreamConfig};
-use origin::AllowedOrigins;
+use origin::{AllowedHosts, AllowedOrigins};
 use session::SessionIds;
 
-pub use forward::handle;
+pub use pipeline::handle;
 
 /// One configured upstream, ready to use.
 #[derive(Debug)]
@@ -51,6 +57,7 @@ pub struct Proxy {
     client: reqwest::Client,
     sessions: SessionIds,
     origins: AllowedOrigins,
+    hosts: AllowedHosts,
     issuer: String,
     body_limit: usize,
 }
@@ -97,6 +104,7 @@ impl Proxy {
             client,
             sessions: SessionIds::new(secret_box),
             origins: AllowedOrigins::new(&config.public_url, &proxy.allowed_origins),
+            hosts: AllowedHosts::new(&config.public_url, &proxy.allowed_hosts),
             issuer: config.issuer(),
             body_limit: config.http.body_limit_bytes,
         })
@@ -105,4 +113,34 @@ impl Proxy {
     pub fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
         self.upstreams.get(name)
     }
+}
+
+/// A JSON-RPC error answer: every error on `/mcp` has this shape.
+pub fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
+    crate::error::ApiError::JsonRpc {
+        status,
+        id,
+        code,
+        message: message.to_owned(),
+    }
+    .into_response()
+}
+
+/// A JSON-RPC error answer with `error.data`.
+pub fn rpc_error_with_data(
+    status: StatusCode,
+    id: Value,
+    code: i64,
+    message: &str,
+    data: Value,
+) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": { "code": code, "message": message, "data": data },
+        })),
+    )
+        .into_response()
 }

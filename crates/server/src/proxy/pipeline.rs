@@ -1,0 +1,159 @@
+//! `POST | GET | DELETE /mcp/{name}`: one linear pipeline, each step in its own module and
+//! each able to end the request with the answer the protocol prescribes.
+//!
+//! 1. parse: upstream, `Host`/`Origin`, body, JSON-RPC message, protocol headers
+//! 2. authenticate: bearer token → principal, then the scope the method needs (before any
+//!    identity-provider call)
+//! 3. context: who a federated user is at their identity provider (cached, single-flight)
+//! 4. decide: RBAC on cached grants, the denial answered here
+//! 5. credentials: the upstream's own credentials, resolved before sending
+//! 6. send: one request on the pooled client
+//! 7. relay: the response streamed back, lists filtered
+
+use std::time::Instant;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::credentials::Credentials;
+use super::jsonrpc::code;
+use super::parse::{self, Incoming, MCP_SESSION_ID};
+use super::send::{self, Failure};
+use super::{relay, rpc_error};
+use crate::app::AppState;
+use crate::auth;
+use crate::error::ApiError;
+use crate::policy::enforce;
+
+pub async fn handle(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let proxy = &state.proxy;
+    let (parts, body) = request.into_parts();
+
+    // 1. What was asked.
+    let incoming = match parse::read(proxy, &name, parts, body).await {
+        Ok(incoming) => incoming,
+        Err(response) => return response,
+    };
+
+    // 2. Who asks, and whether their token covers this method.
+    let principal = match auth::authenticate(
+        &state.authenticator,
+        &incoming.parts.headers,
+        &incoming.parts.uri,
+        &proxy.issuer,
+    )
+    .await
+    .and_then(|p| auth::require_scope(p, incoming.row.scope, &proxy.issuer, &incoming.parts.uri))
+    {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+
+    // 3. Federated users: who they are at their identity provider (cached; one provider call
+    // per grant and TTL, refreshed exactly once when due). A dead grant means signing in again.
+    let identity = match state.identity.context_for_user(&principal.user_id).await {
+        Ok(identity) => identity,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+
+    // 4. RBAC, before anything leaves mcpgate.
+    let list_scope = match enforce::decide(&state, &principal, identity.as_deref(), &incoming).await
+    {
+        Ok(scope) => scope,
+        Err(response) => return response,
+    };
+
+    // The client's session id opens only for the principal who created it.
+    let session = match incoming.parts.headers.get(&MCP_SESSION_ID) {
+        Some(sid) if !incoming.stateless() => match proxy
+            .sessions
+            .open(&principal.user_id, &incoming.upstream.name, sid.as_bytes())
+            .ok()
+            .and_then(|id| HeaderValue::from_bytes(&id).ok())
+        {
+            Some(id) => Some(id),
+            None => {
+                return rpc_error(
+                    StatusCode::NOT_FOUND,
+                    incoming.error_id(),
+                    code::INVALID_REQUEST,
+                    "session not found",
+                );
+            }
+        },
+        _ => None,
+    };
+
+    // 5. The upstream's own credentials.
+    let credentials = Credentials::none();
+
+    // 6 and 7. Send, and stream the answer back.
+    let Incoming {
+        upstream,
+        parts,
+        body,
+        message,
+        ..
+    } = incoming;
+    let error_id = message
+        .as_ref()
+        .map(|m| m.error_id())
+        .unwrap_or(serde_json::Value::Null);
+    let result = match send::send(
+        &proxy.client,
+        &upstream,
+        parts.method.clone(),
+        &parts.headers,
+        session,
+        credentials,
+        body,
+    )
+    .await
+    {
+        Ok(upstream_response) => {
+            relay::relay(
+                &proxy.sessions,
+                &upstream,
+                &principal.user_id,
+                upstream_response,
+                list_scope,
+            )
+            .await
+        }
+        Err(failure) => Err(failure),
+    };
+    let response = match result {
+        Ok(response) => response,
+        Err(Failure::Timeout) => rpc_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            error_id,
+            code::UPSTREAM_TIMEOUT,
+            "the upstream MCP server did not answer in time",
+        ),
+        Err(Failure::Unreachable(detail)) => {
+            tracing::warn!(upstream = %upstream.name, error.detail = %detail, "upstream unreachable");
+            rpc_error(
+                StatusCode::BAD_GATEWAY,
+                error_id,
+                code::UPSTREAM_UNAVAILABLE,
+                "the upstream MCP server is unreachable",
+            )
+        }
+    };
+    tracing::info!(
+        user.id = %principal.user_id,
+        upstream = %upstream.name,
+        http.method = %parts.method,
+        mcp.method = message.as_ref().and_then(|m| m.method.as_deref()).unwrap_or("-"),
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        "mcp request"
+    );
+    response
+}

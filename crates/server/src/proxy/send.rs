@@ -1,0 +1,86 @@
+//! Step 6 of the `/mcp` pipeline: one request to the upstream on the pooled client, with the
+//! protocol headers the client sent (nothing else of the client's) and the upstream's own
+//! credentials.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+
+use super::Upstream;
+use super::credentials::Credentials;
+use super::parse::{MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
+/// Request headers the upstream gets; everything else (above all `Authorization`, but also
+/// cookies, `User-Agent`, forwarding headers) stays at the gateway.
+fn forwarded_request_header(name: &HeaderName) -> bool {
+    name == header::ACCEPT
+        || name == header::CONTENT_TYPE
+        || name == MCP_PROTOCOL_VERSION
+        || name == MCP_METHOD
+        || name == MCP_NAME
+        || name == LAST_EVENT_ID
+        || name.as_str().starts_with("mcp-param-")
+}
+
+pub enum Failure {
+    Timeout,
+    Unreachable(String),
+}
+
+pub async fn send(
+    client: &reqwest::Client,
+    upstream: &Upstream,
+    method: Method,
+    headers: &HeaderMap,
+    session: Option<HeaderValue>,
+    credentials: Credentials,
+    body: Bytes,
+) -> Result<reqwest::Response, Failure> {
+    let mut forwarded = HeaderMap::with_capacity(8);
+    for (name, value) in headers {
+        if forwarded_request_header(name) {
+            forwarded.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(session) = session {
+        forwarded.insert(MCP_SESSION_ID, session);
+    }
+    credentials.apply(&mut forwarded);
+    let mut request = client
+        .request(method, upstream.url.clone())
+        .headers(forwarded);
+    if !body.is_empty() {
+        request = request.body(body);
+    }
+    // Dropping this future (the client went away) drops the upstream request with it: the
+    // pooled connection is closed, which a 2026-07-28 upstream takes as cancellation.
+    match tokio::time::timeout(upstream.response_timeout, request.send()).await {
+        Err(_) => Err(Failure::Timeout),
+        Ok(Err(e)) if e.is_timeout() => Err(Failure::Timeout),
+        Ok(Err(e)) => Err(Failure::Unreachable(e.to_string())),
+        Ok(Ok(response)) => Ok(response),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_authorization_is_never_forwarded() {
+        for name in [
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::USER_AGENT,
+            header::HOST,
+            HeaderName::from_static("x-forwarded-for"),
+            MCP_SESSION_ID,
+        ] {
+            assert!(!forwarded_request_header(&name), "{name}");
+        }
+        assert!(forwarded_request_header(&HeaderName::from_static(
+            "mcp-param-region"
+        )));
+    }
+}
