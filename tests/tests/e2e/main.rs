@@ -7,6 +7,7 @@
 )]
 
 mod accounts;
+mod conformance;
 mod first_run;
 mod health;
 mod identity;

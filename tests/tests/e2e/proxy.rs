@@ -343,8 +343,8 @@ async fn tp04_protocol_version_is_forwarded_and_unknown_versions_get_400() -> an
         .header("mcp-protocol-version", "1999-01-01")
         .send()
         .await?;
+    // What the upstream says of a revision it does not know (only it knows its revisions).
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(bad.json::<Value>().await?["error"]["code"], -32022);
 
     let headers = tool_call(2, "headers", json!({}), true);
     let (_, ct, body) = read(

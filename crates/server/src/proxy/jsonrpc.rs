@@ -150,8 +150,6 @@ pub mod code {
     pub const RESOURCE_NOT_FOUND: i64 = -32002;
     /// 2026-07-28: `Mcp-Method`/`Mcp-Name`/`MCP-Protocol-Version` disagree with the body.
     pub const HEADER_MISMATCH: i64 = -32020;
-    /// 2026-07-28: with `data.supported` and `data.requested`.
-    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mcpgate_crypto::SecretBox;
-use serde_json::{Value, json};
+use serde_json::Value;
 use url::Url;
 
 use crate::config::{Config, UpstreamConfig};
@@ -124,23 +124,4 @@ pub fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Res
         message: message.to_owned(),
     }
     .into_response()
-}
-
-/// A JSON-RPC error answer with `error.data`.
-pub fn rpc_error_with_data(
-    status: StatusCode,
-    id: Value,
-    code: i64,
-    message: &str,
-    data: Value,
-) -> Response {
-    (
-        status,
-        axum::Json(json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "error": { "code": code, "message": message, "data": data },
-        })),
-    )
-        .into_response()
 }

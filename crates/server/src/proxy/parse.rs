@@ -10,10 +10,10 @@ use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use mcpgate_rbac::{McpMethod, STATELESS_REVISION};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::jsonrpc::{Message, ParseError, code};
-use super::{Proxy, Upstream, rpc_error, rpc_error_with_data};
+use super::{Proxy, Upstream, rpc_error};
 
 pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -40,14 +40,14 @@ pub struct Incoming {
     pub message: Option<Message>,
     /// The method table's row for the message (plumbing for GET, DELETE and responses).
     pub row: McpMethod,
-    /// The protocol revision the request speaks.
-    pub version: &'static str,
+    /// The protocol revision the request speaks; `None` for one mcpgate does not know.
+    pub version: Option<&'static str>,
 }
 
 impl Incoming {
     /// From 2026-07-28 on: no sessions, `Mcp-Method`/`Mcp-Name` on every request.
     pub fn stateless(&self) -> bool {
-        self.version >= STATELESS_REVISION
+        self.version.is_some_and(|v| v >= STATELESS_REVISION)
     }
 
     /// The id to put on an error answer (JSON-RPC: null when unknown).
@@ -138,7 +138,8 @@ pub async fn read(
         row,
         version,
     };
-    if incoming.stateless()
+    if let Some(version) = version
+        && incoming.stateless()
         && let Some(message) = &incoming.message
         && let Err(detail) = check_stateless_headers(&incoming.parts.headers, message, version)
     {
@@ -152,16 +153,18 @@ pub async fn read(
     Ok(incoming)
 }
 
-/// `MCP-Protocol-Version`: absent means 2025-03-26; an unknown one is refused with the
-/// 2026-07-28 error (`-32022`, `data.supported`, `data.requested`).
+/// `MCP-Protocol-Version`: absent means 2025-03-26. A revision mcpgate does not know is
+/// not refused here: only the upstream knows which revisions it supports (the error names
+/// them, `-32022` with `data.supported`), so the request is decided on its method and item
+/// and the upstream answers it. Sent twice, it is a header mismatch.
 #[expect(
     clippy::result_large_err,
     reason = "the error is the answer, sent once; nothing is gained by boxing it"
 )]
-fn protocol_version(headers: &HeaderMap) -> Result<&'static str, Response> {
+fn protocol_version(headers: &HeaderMap) -> Result<Option<&'static str>, Response> {
     let mut values = headers.get_all(&MCP_PROTOCOL_VERSION).iter();
     let Some(value) = values.next() else {
-        return Ok(DEFAULT_VERSION);
+        return Ok(Some(DEFAULT_VERSION));
     };
     if values.next().is_some() {
         return Err(rpc_error(
@@ -171,20 +174,10 @@ fn protocol_version(headers: &HeaderMap) -> Result<&'static str, Response> {
             "MCP-Protocol-Version appears more than once",
         ));
     }
-    let requested = String::from_utf8_lossy(value.as_bytes());
-    KNOWN_VERSIONS
+    Ok(KNOWN_VERSIONS
         .iter()
-        .find(|v| **v == requested)
-        .copied()
-        .ok_or_else(|| {
-            rpc_error_with_data(
-                StatusCode::BAD_REQUEST,
-                Value::Null,
-                code::UNSUPPORTED_PROTOCOL_VERSION,
-                "Unsupported protocol version",
-                json!({ "supported": KNOWN_VERSIONS, "requested": requested }),
-            )
-        })
+        .find(|v| v.as_bytes() == value.as_bytes())
+        .copied())
 }
 
 /// 2026-07-28: the routing headers must repeat the body (an intermediary that routes on them
@@ -288,15 +281,25 @@ mod tests {
     }
 
     #[test]
-    fn version_header_picks_the_era_and_unknown_versions_are_refused_with_data() {
-        assert_eq!(protocol_version(&headers(&[])).ok(), Some("2025-03-26"));
+    fn version_header_picks_the_era_and_unknown_versions_are_left_to_the_upstream() {
+        assert_eq!(
+            protocol_version(&headers(&[])).ok(),
+            Some(Some("2025-03-26"))
+        );
         assert_eq!(
             protocol_version(&headers(&[("mcp-protocol-version", "2026-07-28")])).ok(),
-            Some("2026-07-28")
+            Some(Some("2026-07-28"))
         );
-        let refused = protocol_version(&headers(&[("mcp-protocol-version", "1999-01-01")]));
         assert_eq!(
-            refused.err().map(|r| r.status()),
+            protocol_version(&headers(&[("mcp-protocol-version", "1999-01-01")])).ok(),
+            Some(None)
+        );
+        let twice = protocol_version(&headers(&[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-protocol-version", "2026-07-28"),
+        ]));
+        assert_eq!(
+            twice.err().map(|r| r.status()),
             Some(StatusCode::BAD_REQUEST)
         );
     }
