@@ -18,6 +18,7 @@ fn allowed_workspace_deps(package: &str) -> Option<&'static [&'static str]> {
         "mcpgate-crypto" | "mcpgate-rbac" | "mcpgate-storage" | "mcpgate-provider-kit" => {
             &["mcpgate-core"]
         }
+        "mcpgate-credentials" => &["mcpgate-core", "mcpgate-crypto"],
         "mcpgate-providers" => &[
             "mcpgate-core",
             "mcpgate-provider-oidc",
