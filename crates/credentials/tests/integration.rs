@@ -12,6 +12,9 @@ mod header_kinds;
 #[path = "integration/client_credentials.rs"]
 mod client_credentials;
 
+#[path = "integration/token_exchange.rs"]
+mod token_exchange;
+
 #[path = "integration/identity_assertion.rs"]
 mod identity_assertion;
 
