@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "aws-sigv4")]
+pub mod aws_sigv4;
 mod client_credentials;
 pub mod config;
 mod error;
@@ -89,7 +91,7 @@ pub fn build(
     let entries: Vec<&CredentialsConfig> = config.entries().collect();
     let single = entries.len() == 1;
     let mut headers: Vec<Box<dyn CredentialSource>> = Vec::new();
-    let signer: Option<Box<dyn CredentialSource>> = None;
+    let mut signer: Option<Box<dyn CredentialSource>> = None;
     for (i, entry) in entries.iter().enumerate() {
         let at = if single {
             path.to_owned()
@@ -98,6 +100,7 @@ pub fn build(
         };
         match build_one(upstream, entry, &at, deps) {
             Ok(Built::Header(s)) => headers.push(s),
+            Ok(Built::Signer(s)) => signer = Some(s),
             Ok(Built::Nothing) => {}
             Err(e) => errors.extend(e),
         }
@@ -115,6 +118,12 @@ pub fn build(
 enum Built {
     Nothing,
     Header(Box<dyn CredentialSource>),
+    /// Runs last, over the request with the other kinds' headers on it.
+    #[cfg_attr(
+        not(feature = "aws-sigv4"),
+        expect(dead_code, reason = "only aws_sigv4 signs")
+    )]
+    Signer(Box<dyn CredentialSource>),
 }
 
 fn header_name(name: &str, path: &str) -> Result<HeaderName, Vec<FieldError>> {
@@ -271,10 +280,40 @@ fn build_one(
                 .map_err(|e| vec![FieldError::new(format!("{path}.header"), e)])?,
             ))
         }
+        #[cfg(feature = "aws-sigv4")]
+        CredentialsConfig::AwsSigv4(c) => {
+            let provider = match &c.credentials {
+                AwsCredentialsSource::Env => aws_sigv4::shared(aws_sigv4::EnvCredentials),
+                AwsCredentialsSource::Static {
+                    access_key_id,
+                    secret_access_key,
+                    secret_access_key_file,
+                    secret_access_key_env,
+                } => {
+                    let secret = config::load_secret(
+                        &format!("{path}.credentials"),
+                        ("secret_access_key", secret_access_key.as_ref()),
+                        ("secret_access_key_file", secret_access_key_file.as_deref()),
+                        ("secret_access_key_env", secret_access_key_env.as_deref()),
+                    )
+                    .map_err(|e| vec![e])?;
+                    aws_sigv4::static_provider(access_key_id, secret.expose())
+                }
+            };
+            Built::Signer(Box::new(aws_sigv4::AwsSigner::start(
+                &name,
+                &c.service,
+                c.region.as_deref().unwrap_or_default(),
+                provider,
+                Duration::from_secs(c.refresh_before_secs),
+                upstream.timeout,
+            )))
+        }
+        #[cfg(not(feature = "aws-sigv4"))]
         CredentialsConfig::AwsSigv4(_) => {
             return Err(vec![FieldError::new(
                 path,
-                "kind aws_sigv4 is not implemented yet",
+                "kind aws_sigv4 is not compiled in: build with the Cargo feature `aws-sigv4`",
             )]);
         }
     })

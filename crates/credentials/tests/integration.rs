@@ -15,6 +15,10 @@ mod client_credentials;
 #[path = "integration/token_exchange.rs"]
 mod token_exchange;
 
+#[cfg(feature = "aws-sigv4")]
+#[path = "integration/aws_sigv4.rs"]
+mod aws_sigv4;
+
 #[path = "integration/identity_assertion.rs"]
 mod identity_assertion;
 
