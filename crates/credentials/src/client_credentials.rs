@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::config::{TokenHeader, TokenTiming};
-use crate::http::{OAuthClient, discover_token_endpoint, token_request};
+use crate::oauth::{OAuthClient, discover_token_endpoint, token_request};
 use crate::token_cache::{CachedToken, TokenCache};
 use crate::{Caller, CredentialError, CredentialSnapshot, CredentialSource, OutgoingRequest};
 

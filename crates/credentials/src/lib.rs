@@ -5,9 +5,9 @@ pub mod aws_sigv4;
 mod client_credentials;
 pub mod config;
 mod error;
-mod http;
 pub mod identity_assertion;
 mod login_token;
+mod oauth;
 mod snapshot;
 mod source;
 mod static_header;
@@ -17,7 +17,7 @@ mod token_exchange;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use mcpgate_core::FieldError;
 use tokio::sync::OnceCell;
 use url::Url;
@@ -28,10 +28,10 @@ pub use config::{
     UpstreamCredentialsConfig,
 };
 pub use error::CredentialError;
-pub use http::default_client;
 pub use identity_assertion::{
     AssertionKeyConfig, AssertionKeysConfig, AssertionSigner, generate_key_b64,
 };
+pub use oauth::default_client;
 pub use snapshot::{Caller, CredentialSnapshot, OutgoingRequest};
 pub use source::{CredentialSource, ProviderTokens, SealedSecrets};
 
@@ -176,7 +176,7 @@ fn build_one(
                     ("value_env", c.value_env.as_deref()),
                 )
                 .map_err(|e| vec![e])?;
-                let mut v = ::http::HeaderValue::from_str(secret.expose()).map_err(|_| {
+                let mut v = HeaderValue::from_str(secret.expose()).map_err(|_| {
                     vec![FieldError::new(
                         path,
                         "the value is not a valid header value",
@@ -205,7 +205,7 @@ fn build_one(
             }))
         }
         CredentialsConfig::ClientCredentials(c) => {
-            let client = http::OAuthClient::load(&c.client(), path)
+            let client = oauth::OAuthClient::load(&c.client(), path)
                 .map_err(|e| vec![e])?
                 .ok_or_else(|| vec![FieldError::new(format!("{path}.client_id"), "is required")])?;
             let endpoint = match (&c.token_endpoint, &c.issuer) {
@@ -252,7 +252,7 @@ fn build_one(
             Built::Header(Box::new(token_exchange::TokenExchange {
                 upstream: name,
                 endpoint: c.token_endpoint.clone(),
-                client: http::OAuthClient::load(&c.client(), path).map_err(|e| vec![e])?,
+                client: oauth::OAuthClient::load(&c.client(), path).map_err(|e| vec![e])?,
                 subject,
                 requested_token_type: c.requested_token_type.clone(),
                 audience: c.audience.clone(),

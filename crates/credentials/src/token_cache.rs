@@ -11,7 +11,7 @@ use moka::future::Cache;
 
 use crate::CredentialError;
 use crate::config::{TokenHeader, TokenTiming};
-use crate::http::IssuedToken;
+use crate::oauth::IssuedToken;
 
 /// A cached header value (already `"{scheme} {token}"`, marked sensitive) and how long it may
 /// be used.

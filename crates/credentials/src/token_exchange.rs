@@ -11,9 +11,9 @@ use http::HeaderName;
 use url::Url;
 
 use crate::config::{ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, TokenHeader, TokenTiming};
-use crate::http::{OAuthClient, token_request};
 use crate::identity_assertion::AssertionSigner;
 use crate::login_token::user_token;
+use crate::oauth::{OAuthClient, token_request};
 use crate::token_cache::{CachedToken, TokenCache};
 use crate::{
     Caller, CredentialError, CredentialSnapshot, CredentialSource, OutgoingRequest, ProviderTokens,

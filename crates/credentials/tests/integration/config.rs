@@ -113,6 +113,14 @@ fn unknown_keys_and_bad_combinations_are_errors() {
         "{problems:#?}"
     );
 
+    let orphan = parse(
+        r#"credentials = { kind = "token_exchange", token_endpoint = "https://sts.example/token", subject_token = "identity_assertion", client_secret = "x" }"#,
+    );
+    assert_eq!(
+        messages(&orphan, "u"),
+        ["u.client_id: a client secret is set without the client_id it belongs to"]
+    );
+
     let ttl = parse(r#"credentials = { kind = "identity_assertion", ttl_secs = 300 }"#);
     assert_eq!(messages(&ttl, "u"), ["u.ttl_secs: must be 1 to 60 seconds"]);
 
@@ -146,4 +154,62 @@ fn debug_and_serialized_config_never_show_a_secret() {
         assert!(!text.contains("inline-secret-value"), "{text}");
         assert!(text.contains("[redacted]"), "{text}");
     }
+}
+
+#[test]
+fn the_example_config_parses_and_only_lacks_its_secrets() {
+    #[derive(serde::Deserialize)]
+    struct Upstream {
+        name: String,
+        credentials: UpstreamCredentialsConfig,
+    }
+    #[derive(serde::Deserialize)]
+    struct Example {
+        upstreams: Vec<Upstream>,
+    }
+    let text = include_str!("../../credentials.example.toml");
+    let example: Example = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<&str> = example
+        .upstreams
+        .iter()
+        .flat_map(|u| u.credentials.entries().map(CredentialsConfig::kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "none",
+            "static",
+            "login_token",
+            "client_credentials",
+            "token_exchange",
+            "identity_assertion",
+            "aws_sigv4"
+        ]
+    );
+    let mut problems = Vec::new();
+    for (i, u) in example.upstreams.iter().enumerate() {
+        assert!(!u.name.is_empty());
+        problems.extend(messages(
+            &u.credentials,
+            &format!("upstreams[{i}].credentials"),
+        ));
+    }
+    // The secrets live in files and variables this machine does not have.
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(
+            "upstreams[1].credentials.value_env: environment variable UPSTREAM_API_KEY"
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with("upstreams[3].credentials.client_secret_file: cannot read"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].starts_with(
+            "upstreams[4].credentials.client_secret_env: environment variable ORDERS_STS_SECRET"
+        ),
+        "{problems:#?}"
+    );
 }

@@ -1,16 +1,16 @@
-//! Configuration of an upstream's `credentials`: one table tagged by `kind`, or a list of them.
-//!
-//! Deserializing never fails on a bad entry: each entry that does not parse (unknown `kind`,
-//! unknown key, wrong type) is kept as a problem, so [`UpstreamCredentialsConfig::validate`]
-//! reports it together with every other problem of the config, each with its key path.
+//! Configuration of an upstream's `credentials`: one table tagged by `kind`, or a list of them
+//! ([`UpstreamCredentialsConfig`]). Each kind's table is here, with its checks.
 
-use std::fmt;
+mod checks;
+mod list;
 
 use mcpgate_core::{FieldError, SecretString};
-use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use url::Url;
+
+pub(crate) use checks::load_secret;
+use checks::{check_header_name, check_nonempty, check_url};
+pub use list::UpstreamCredentialsConfig;
 
 /// RFC 8693 token type URIs (§3).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -54,7 +54,7 @@ impl CredentialsConfig {
     }
 
     /// The header this kind sets (SigV4 sets `authorization` and the `x-amz-*` headers).
-    fn header(&self) -> Option<String> {
+    pub(crate) fn header(&self) -> Option<String> {
         match self {
             Self::None => None,
             Self::Static(c) => Some(c.header.to_ascii_lowercase()),
@@ -274,6 +274,12 @@ impl ClientConfig {
         let any_secret = self.client_secret.is_some()
             || self.client_secret_file.is_some()
             || self.client_secret_env.is_some();
+        if any_secret && self.client_id.is_none() {
+            errors.push(FieldError::new(
+                format!("{path}.client_id"),
+                "a client secret is set without the client_id it belongs to",
+            ));
+        }
         if (required || self.client_id.is_some() || any_secret)
             && let Err(e) = self.secret(path)
         {
@@ -531,244 +537,4 @@ fn default_assertion_header() -> String {
 }
 fn default_assertion_ttl() -> u64 {
     30
-}
-
-fn check_nonempty(value: &str, path: &str, errors: &mut Vec<FieldError>) {
-    if value.trim().is_empty() {
-        errors.push(FieldError::new(path, "must not be empty"));
-    }
-}
-
-fn check_header_name(name: &str, path: &str, errors: &mut Vec<FieldError>) {
-    match http::HeaderName::from_bytes(name.as_bytes()) {
-        Err(_) => errors.push(FieldError::new(path, "not a valid HTTP header name")),
-        Ok(h)
-            if ["host", "content-length", "transfer-encoding", "connection"]
-                .contains(&h.as_str()) =>
-        {
-            errors.push(FieldError::new(path, "mcpgate sets this header itself"))
-        }
-        Ok(_) => {}
-    }
-}
-
-/// https, or http to a loopback host (tests, a sidecar STS).
-fn check_url(url: &Url, path: &str, errors: &mut Vec<FieldError>) {
-    let loopback = matches!(
-        url.host(),
-        Some(url::Host::Domain("localhost"))
-            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
-            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
-    );
-    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
-        errors.push(FieldError::new(
-            path,
-            "must be https (plain http only to a loopback address)",
-        ));
-    }
-}
-
-/// Reads a secret from exactly one of an inline value, a file or an environment variable.
-/// Errors name the field and the file or variable, never the value.
-pub(crate) fn load_secret(
-    path: &str,
-    inline: (&str, Option<&SecretString>),
-    file: (&str, Option<&str>),
-    env: (&str, Option<&str>),
-) -> Result<SecretString, FieldError> {
-    let set = usize::from(inline.1.is_some())
-        + usize::from(file.1.is_some())
-        + usize::from(env.1.is_some());
-    if set != 1 {
-        return Err(FieldError::new(
-            path,
-            format!("set exactly one of {}, {} or {}", inline.0, file.0, env.0),
-        ));
-    }
-    let value = if let Some(v) = inline.1 {
-        v.clone()
-    } else if let Some(f) = file.1 {
-        let text = std::fs::read_to_string(f).map_err(|e| {
-            FieldError::new(
-                format!("{path}.{}", file.0),
-                format!("cannot read {f:?}: {e}"),
-            )
-        })?;
-        SecretString::new(text.trim().to_owned())
-    } else if let Some(var) = env.1 {
-        let v = std::env::var(var).map_err(|_| {
-            FieldError::new(
-                format!("{path}.{}", env.0),
-                format!("environment variable {var} is not set or not UTF-8"),
-            )
-        })?;
-        SecretString::new(v.trim().to_owned())
-    } else {
-        SecretString::default()
-    };
-    if value.is_empty() {
-        return Err(FieldError::new(path, "the secret is empty"));
-    }
-    Ok(value)
-}
-
-/// An upstream's `credentials`: one table or a list; absent means `none`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamCredentialsConfig {
-    entries: Vec<Entry>,
-    list: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Entry {
-    Valid(Box<CredentialsConfig>),
-    /// What the entry failed to parse with (the serde message names the key, not a value).
-    Invalid(String),
-}
-
-impl Default for UpstreamCredentialsConfig {
-    fn default() -> Self {
-        Self::one(CredentialsConfig::None)
-    }
-}
-
-impl UpstreamCredentialsConfig {
-    pub fn one(config: CredentialsConfig) -> Self {
-        Self {
-            entries: vec![Entry::Valid(Box::new(config))],
-            list: false,
-        }
-    }
-
-    pub fn list(configs: impl IntoIterator<Item = CredentialsConfig>) -> Self {
-        Self {
-            entries: configs
-                .into_iter()
-                .map(|c| Entry::Valid(Box::new(c)))
-                .collect(),
-            list: true,
-        }
-    }
-
-    /// The entries that parsed.
-    pub fn entries(&self) -> impl Iterator<Item = &CredentialsConfig> {
-        self.entries.iter().filter_map(|e| match e {
-            Entry::Valid(c) => Some(c.as_ref()),
-            Entry::Invalid(_) => None,
-        })
-    }
-
-    fn entry_path(&self, path: &str, i: usize) -> String {
-        if self.list {
-            format!("{path}[{i}]")
-        } else {
-            path.to_owned()
-        }
-    }
-
-    /// Every problem at once, with paths under `path` (e.g. `upstreams[0].credentials`):
-    /// entries that did not parse, each entry's own problems, and combinations that cannot
-    /// work (`none` with others, two SigV4 signers, two kinds setting one header).
-    pub fn validate(&self, path: &str) -> Vec<FieldError> {
-        let mut errors = Vec::new();
-        if self.entries.is_empty() {
-            errors.push(FieldError::new(
-                path,
-                "an empty list: use kind = \"none\" for no credentials",
-            ));
-        }
-        let mut headers: Vec<(String, usize)> = Vec::new();
-        for (i, entry) in self.entries.iter().enumerate() {
-            let at = self.entry_path(path, i);
-            match entry {
-                Entry::Invalid(message) => errors.push(FieldError::new(at, message.clone())),
-                Entry::Valid(config) => {
-                    errors.extend(config.validate(&at));
-                    if matches!(**config, CredentialsConfig::None) && self.entries.len() > 1 {
-                        errors.push(FieldError::new(
-                            at.clone(),
-                            "kind = \"none\" cannot be combined with other kinds",
-                        ));
-                    }
-                    if let Some(h) = config.header() {
-                        if let Some((_, first)) = headers.iter().find(|(n, _)| *n == h) {
-                            errors.push(FieldError::new(
-                                at.clone(),
-                                format!(
-                                    "sets header {h:?}, already set by {}",
-                                    self.entry_path(path, *first)
-                                ),
-                            ));
-                        } else {
-                            headers.push((h, i));
-                        }
-                    }
-                }
-            }
-        }
-        errors
-    }
-}
-
-impl<'de> Deserialize<'de> for UpstreamCredentialsConfig {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(OneOrMany)
-    }
-}
-
-/// Parses one entry leniently: a bad entry becomes [`Entry::Invalid`].
-fn entry(value: serde_json::Value) -> Entry {
-    match serde_json::from_value::<CredentialsConfig>(value) {
-        Ok(c) => Entry::Valid(Box::new(c)),
-        Err(e) => Entry::Invalid(e.to_string()),
-    }
-}
-
-struct OneOrMany;
-
-impl<'de> Visitor<'de> for OneOrMany {
-    type Value = UpstreamCredentialsConfig;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a credentials table with a `kind`, or a list of them")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let value = serde_json::Value::deserialize(MapAccessDeserializer::new(map))?;
-        Ok(UpstreamCredentialsConfig {
-            entries: vec![entry(value)],
-            list: false,
-        })
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        let values = Vec::<serde_json::Value>::deserialize(SeqAccessDeserializer::new(seq))?;
-        Ok(UpstreamCredentialsConfig {
-            entries: values.into_iter().map(entry).collect(),
-            list: true,
-        })
-    }
-}
-
-impl Serialize for UpstreamCredentialsConfig {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(untagged)]
-        enum Shown<'a> {
-            Valid(&'a CredentialsConfig),
-            Invalid { invalid: &'a str },
-        }
-        let shown: Vec<Shown<'_>> = self
-            .entries
-            .iter()
-            .map(|e| match e {
-                Entry::Valid(c) => Shown::Valid(c.as_ref()),
-                Entry::Invalid(m) => Shown::Invalid { invalid: m },
-            })
-            .collect();
-        match (self.list, shown.as_slice()) {
-            (false, [one]) => one.serialize(serializer),
-            _ => shown.serialize(serializer),
-        }
-    }
 }
