@@ -4,6 +4,7 @@
 use std::fmt;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use mcpgate_core::{Principal, UserContext};
 
 /// Facts about the user a credential is produced for. Per-user kinds key their caches on
 /// `user_id`; the assertion carries the rest.
@@ -16,11 +17,21 @@ pub struct Caller<'a> {
 }
 
 impl<'a> Caller<'a> {
+    /// A caller known by id only (no email, no roles).
     pub fn new(user_id: &'a str) -> Self {
         Self {
             user_id,
             email: None,
             roles: &[],
+        }
+    }
+
+    /// The caller of an MCP request with the user facts of its context (`UserContext`).
+    pub fn from_context(principal: &'a Principal, context: &'a UserContext) -> Self {
+        Self {
+            user_id: &principal.user_id,
+            email: context.email.as_deref(),
+            roles: &context.roles,
         }
     }
 }

@@ -118,8 +118,12 @@ async fn the_issuer_is_discovered_and_a_wrong_secret_is_refused_by_code() {
         })
     );
     let shown = format!(
-        "{err:?} {}",
+        "{err:?} {} {bad:?} {good:?}",
         err.as_ref().map(|e| e.to_string()).unwrap_or_default()
+    );
+    assert!(
+        !shown.contains(CLIENT_SECRET) && !shown.contains("cc-token-1"),
+        "{shown}"
     );
     assert!(
         !shown.contains("wrong-secret") && !shown.contains("echo"),
