@@ -53,8 +53,9 @@ impl fmt::Debug for AwsSigner {
 }
 
 impl AwsSigner {
-    /// Starts the background resolver (inside the tokio runtime) and returns at once. The task
-    /// ends when the signer is dropped. `timeout` bounds each resolution.
+    /// Starts the background resolver and returns at once; outside a tokio runtime it is an
+    /// error (there is nothing to run the resolver on). The task ends when the signer is
+    /// dropped. `timeout` bounds each resolution.
     pub fn start(
         upstream: &str,
         service: &str,
@@ -62,21 +63,23 @@ impl AwsSigner {
         provider: SharedCredentialsProvider,
         refresh_before: Duration,
         timeout: Duration,
-    ) -> Self {
+    ) -> Result<Self, String> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| "aws_sigv4 must be built inside the tokio runtime".to_owned())?;
         let (tx, rx) = watch::channel(None);
-        tokio::spawn(resolve_loop(
+        runtime.spawn(resolve_loop(
             upstream.to_owned(),
             provider,
             tx,
             refresh_before,
             timeout,
         ));
-        Self {
+        Ok(Self {
             upstream: upstream.to_owned(),
             service: service.to_owned(),
             region: region.to_owned(),
             current: rx,
-        }
+        })
     }
 
     /// Waits until the first credentials are resolved, at most `timeout` (for start-up or a

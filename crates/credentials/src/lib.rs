@@ -89,15 +89,10 @@ pub fn build(
         return Err(errors);
     }
     let entries: Vec<&CredentialsConfig> = config.entries().collect();
-    let single = entries.len() == 1;
     let mut headers: Vec<Box<dyn CredentialSource>> = Vec::new();
     let mut signer: Option<Box<dyn CredentialSource>> = None;
     for (i, entry) in entries.iter().enumerate() {
-        let at = if single {
-            path.to_owned()
-        } else {
-            format!("{path}[{i}]")
-        };
+        let at = config.entry_path(path, i);
         match build_one(upstream, entry, &at, deps) {
             Ok(Built::Header(s)) => headers.push(s),
             Ok(Built::Signer(s)) => signer = Some(s),
@@ -300,14 +295,17 @@ fn build_one(
                     aws_sigv4::static_provider(access_key_id, secret.expose())
                 }
             };
-            Built::Signer(Box::new(aws_sigv4::AwsSigner::start(
-                &name,
-                &c.service,
-                c.region.as_deref().unwrap_or_default(),
-                provider,
-                Duration::from_secs(c.refresh_before_secs),
-                upstream.timeout,
-            )))
+            Built::Signer(Box::new(
+                aws_sigv4::AwsSigner::start(
+                    &name,
+                    &c.service,
+                    c.region.as_deref().unwrap_or_default(),
+                    provider,
+                    Duration::from_secs(c.refresh_before_secs),
+                    upstream.timeout,
+                )
+                .map_err(|e| vec![FieldError::new(path, e)])?,
+            ))
         }
         #[cfg(not(feature = "aws-sigv4"))]
         CredentialsConfig::AwsSigv4(_) => {

@@ -59,7 +59,8 @@ impl UpstreamCredentialsConfig {
         })
     }
 
-    fn entry_path(&self, path: &str, i: usize) -> String {
+    /// The key path of entry `i` under `path`: `path[i]` for a list, `path` for one table.
+    pub fn entry_path(&self, path: &str, i: usize) -> String {
         if self.list {
             format!("{path}[{i}]")
         } else {

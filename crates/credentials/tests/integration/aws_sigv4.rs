@@ -235,14 +235,17 @@ async fn resolution_runs_in_the_background_and_never_on_the_request_path() {
         slow: Duration::from_millis(1500),
     };
     // refresh_before 3600 s with an expiry in 3601 s: the refresh is due after about 1 s.
-    let signer = Arc::new(AwsSigner::start(
-        "aws-slow",
-        "execute-api",
-        "eu-west-1",
-        SharedCredentialsProvider::new(provider),
-        Duration::from_secs(3600),
-        Duration::from_secs(5),
-    ));
+    let signer = Arc::new(
+        AwsSigner::start(
+            "aws-slow",
+            "execute-api",
+            "eu-west-1",
+            SharedCredentialsProvider::new(provider),
+            Duration::from_secs(3600),
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
     let request = sample_request();
     let sign = |signer: Arc<AwsSigner>| {
         let request = &request;
@@ -306,4 +309,22 @@ async fn resolution_runs_in_the_background_and_never_on_the_request_path() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     // Debug never shows the secret.
     assert!(!format!("{signer:?}").contains(SECRET));
+}
+
+#[test]
+fn outside_a_runtime_building_sigv4_is_an_error_not_a_panic() {
+    let problems = mcpgate_credentials::build(
+        &super::upstream("aws-no-runtime"),
+        &super::parse(&static_config("")),
+        "u",
+        &Dependencies::default(),
+    )
+    .err()
+    .unwrap_or_default();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "u[0]");
+    assert!(
+        problems[0].message.contains("tokio runtime"),
+        "{problems:?}"
+    );
 }
