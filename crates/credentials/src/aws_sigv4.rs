@@ -12,8 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::error::CredentialsError;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
 };
@@ -213,47 +212,4 @@ fn backoff(retry: &mut Duration) -> Duration {
     let now = *retry;
     *retry = (now * 2).min(MAX_RETRY);
     now
-}
-
-/// `source = "env"`: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and the optional
-/// `AWS_SESSION_TOKEN` of mcpgate's process.
-#[derive(Debug)]
-pub(crate) struct EnvCredentials;
-
-impl ProvideCredentials for EnvCredentials {
-    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        future::ProvideCredentials::ready(
-            match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-                (Some(id), Some(secret)) => Ok(Credentials::new(
-                    id,
-                    secret,
-                    var("AWS_SESSION_TOKEN"),
-                    None,
-                    "mcpgate-env",
-                )),
-                _ => Err(CredentialsError::not_loaded(
-                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set",
-                )),
-            },
-        )
-    }
-}
-
-/// A provider for fixed credentials.
-pub(crate) fn static_provider(access_key_id: &str, secret: &str) -> SharedCredentialsProvider {
-    SharedCredentialsProvider::new(Credentials::new(
-        access_key_id,
-        secret,
-        None,
-        None,
-        "mcpgate-static",
-    ))
-}
-
-pub(crate) fn shared(provider: impl ProvideCredentials + 'static) -> SharedCredentialsProvider {
-    SharedCredentialsProvider::new(provider)
 }

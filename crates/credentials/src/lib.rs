@@ -2,6 +2,8 @@
 
 #[cfg(feature = "aws-sigv4")]
 pub mod aws_sigv4;
+#[cfg(feature = "aws-sigv4")]
+mod aws_sources;
 mod client_credentials;
 pub mod config;
 mod error;
@@ -277,29 +279,14 @@ fn build_one(
         }
         #[cfg(feature = "aws-sigv4")]
         CredentialsConfig::AwsSigv4(c) => {
-            let provider = match &c.credentials {
-                AwsCredentialsSource::Env => aws_sigv4::shared(aws_sigv4::EnvCredentials),
-                AwsCredentialsSource::Static {
-                    access_key_id,
-                    secret_access_key,
-                    secret_access_key_file,
-                    secret_access_key_env,
-                } => {
-                    let secret = config::load_secret(
-                        &format!("{path}.credentials"),
-                        ("secret_access_key", secret_access_key.as_ref()),
-                        ("secret_access_key_file", secret_access_key_file.as_deref()),
-                        ("secret_access_key_env", secret_access_key_env.as_deref()),
-                    )
-                    .map_err(|e| vec![e])?;
-                    aws_sigv4::static_provider(access_key_id, secret.expose())
-                }
-            };
+            let region = c.region.as_deref().unwrap_or_default();
+            let provider =
+                aws_sources::provider(&c.credentials, region, &format!("{path}.credentials"))?;
             Built::Signer(Box::new(
                 aws_sigv4::AwsSigner::start(
                     &name,
                     &c.service,
-                    c.region.as_deref().unwrap_or_default(),
+                    region,
                     provider,
                     Duration::from_secs(c.refresh_before_secs),
                     upstream.timeout,

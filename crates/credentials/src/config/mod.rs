@@ -145,24 +145,7 @@ impl CredentialsConfig {
                     )),
                     Some(r) => check_nonempty(r, &at("region"), &mut errors),
                 }
-                if let AwsCredentialsSource::Static {
-                    access_key_id,
-                    secret_access_key,
-                    secret_access_key_file,
-                    secret_access_key_env,
-                    ..
-                } = &c.credentials
-                {
-                    check_nonempty(access_key_id, &at("credentials.access_key_id"), &mut errors);
-                    if let Err(e) = load_secret(
-                        &at("credentials"),
-                        ("secret_access_key", secret_access_key.as_ref()),
-                        ("secret_access_key_file", secret_access_key_file.as_deref()),
-                        ("secret_access_key_env", secret_access_key_env.as_deref()),
-                    ) {
-                        errors.push(e);
-                    }
-                }
+                c.credentials.validate(&at("credentials"), &mut errors);
                 if c.refresh_before_secs == 0 {
                     errors.push(FieldError::new(at("refresh_before_secs"), "must be > 0"));
                 }
@@ -439,6 +422,112 @@ pub enum AwsCredentialsSource {
     },
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` of mcpgate's process.
     Env,
+    /// A profile of the shared AWS files: its static keys, or a role it assumes (through STS)
+    /// from another profile's keys. Never the instance metadata service.
+    Profile {
+        #[serde(default = "default_profile")]
+        profile: String,
+        /// The shared credentials file; unset: the default location.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credentials_file: Option<String>,
+        /// The shared config file; unset: the default location.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config_file: Option<String>,
+    },
+    /// STS `AssumeRole` in the signing region, signed with the `base` credentials.
+    AssumeRole {
+        role_arn: String,
+        /// Unset: `mcpgate`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+        /// 900 to 43200; unset: STS's default (one hour).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_secs: Option<u64>,
+        /// The STS endpoint (a VPC endpoint, a test STS); unset: the region's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sts_endpoint: Option<Url>,
+        base: Box<AwsCredentialsSource>,
+    },
+}
+
+impl AwsCredentialsSource {
+    fn validate(&self, path: &str, errors: &mut Vec<FieldError>) {
+        match self {
+            Self::Env => {}
+            Self::Static {
+                access_key_id,
+                secret_access_key,
+                secret_access_key_file,
+                secret_access_key_env,
+            } => {
+                check_nonempty(access_key_id, &format!("{path}.access_key_id"), errors);
+                if let Err(e) = load_secret(
+                    path,
+                    ("secret_access_key", secret_access_key.as_ref()),
+                    ("secret_access_key_file", secret_access_key_file.as_deref()),
+                    ("secret_access_key_env", secret_access_key_env.as_deref()),
+                ) {
+                    errors.push(e);
+                }
+            }
+            Self::Profile {
+                profile,
+                credentials_file,
+                config_file,
+            } => {
+                check_nonempty(profile, &format!("{path}.profile"), errors);
+                for (field, file) in [
+                    ("credentials_file", credentials_file),
+                    ("config_file", config_file),
+                ] {
+                    if let Some(f) = file
+                        && let Err(e) = std::fs::metadata(f)
+                    {
+                        errors.push(FieldError::new(
+                            format!("{path}.{field}"),
+                            format!("cannot read {f:?}: {e}"),
+                        ));
+                    }
+                }
+            }
+            Self::AssumeRole {
+                role_arn,
+                session_name,
+                duration_secs,
+                sts_endpoint,
+                base,
+                ..
+            } => {
+                if !role_arn.starts_with("arn:") {
+                    errors.push(FieldError::new(
+                        format!("{path}.role_arn"),
+                        "must be a role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                    ));
+                }
+                if let Some(name) = session_name {
+                    check_nonempty(name, &format!("{path}.session_name"), errors);
+                }
+                if let Some(d) = duration_secs
+                    && !(900..=43_200).contains(d)
+                {
+                    errors.push(FieldError::new(
+                        format!("{path}.duration_secs"),
+                        "must be 900 to 43200 seconds",
+                    ));
+                }
+                if let Some(url) = sts_endpoint {
+                    check_url(url, &format!("{path}.sts_endpoint"), errors);
+                }
+                base.validate(&format!("{path}.base"), errors);
+            }
+        }
+    }
+}
+
+fn default_profile() -> String {
+    "default".into()
 }
 
 /// `kind = "aws_sigv4"`.

@@ -328,3 +328,171 @@ fn outside_a_runtime_building_sigv4_is_an_error_not_a_panic() {
         "{problems:?}"
     );
 }
+
+/// Resolves until the background task has published credentials (at most 5 s).
+async fn signed(
+    source: &dyn mcpgate_credentials::CredentialSource,
+    request: &Request,
+) -> mcpgate_credentials::CredentialSnapshot {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match source.resolve(&Caller::new("u"), &request.outgoing()).await {
+            Ok(snapshot) => return snapshot,
+            Err(CredentialError::Unavailable { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_profile_of_the_shared_files_is_used() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let credentials = dir.path().join("credentials");
+    let config = dir.path().join("config");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = x\n\n\
+             [mcpgate]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = {SECRET}\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&config, "").unwrap_or_else(|e| panic!("{e}"));
+    let source = build(
+        "aws-profile",
+        &format!(
+            r#"
+            [credentials]
+            kind = "aws_sigv4"
+            service = "execute-api"
+            region = "eu-west-1"
+            credentials = {{ source = "profile", profile = "mcpgate", credentials_file = {:?}, config_file = {:?} }}
+            "#,
+            credentials.display().to_string(),
+            config.display().to_string()
+        ),
+        &Dependencies::default(),
+    );
+    let snapshot = signed(source.as_ref(), &sample_request()).await;
+    let authorization = header(&snapshot, "authorization").unwrap_or_default();
+    assert!(
+        authorization.contains("Credential=AKIDPROFILE/"),
+        "{authorization}"
+    );
+}
+
+mod sts {
+    //! A fake STS: `AssumeRole` signed with the base credentials, counted.
+
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::extract::{Form, State};
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::post;
+
+    #[derive(Default)]
+    pub struct Seen {
+        pub calls: Vec<(String, HashMap<String, String>)>,
+    }
+
+    async fn assume_role(
+        State(seen): State<Arc<Mutex<Seen>>>,
+        headers: HeaderMap,
+        Form(form): Form<HashMap<String, String>>,
+    ) -> Response {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        seen.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .calls
+            .push((authorization.clone(), form.clone()));
+        if form.get("Action").map(String::as_str) != Some("AssumeRole")
+            || !authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDBASE/")
+        {
+            return (StatusCode::FORBIDDEN, "<ErrorResponse/>").into_response();
+        }
+        let body = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/mcp/mcpgate</Arn>
+      <AssumedRoleId>AROAEXAMPLE:mcpgate</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>ASIAASSUMED</AccessKeyId>
+      <SecretAccessKey>assumed-secret-key</SecretAccessKey>
+      <SessionToken>assumed-session-token</SessionToken>
+      <Expiration>2099-01-01T00:00:00Z</Expiration>
+    </Credentials>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#;
+        ([(header::CONTENT_TYPE, "text/xml")], body).into_response()
+    }
+
+    pub fn router(seen: Arc<Mutex<Seen>>) -> Router {
+        Router::new().route("/", post(assume_role)).with_state(seen)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assume_role_signs_with_the_assumed_session_credentials() {
+    let seen = Arc::new(std::sync::Mutex::new(sts::Seen::default()));
+    let sts_url = super::fakes::serve(sts::router(seen.clone())).await;
+    let source = build(
+        "aws-role",
+        &format!(
+            r#"
+            [credentials]
+            kind = "aws_sigv4"
+            service = "execute-api"
+            region = "eu-west-1"
+            [credentials.credentials]
+            source = "assume_role"
+            role_arn = "arn:aws:iam::123456789012:role/mcp"
+            external_id = "ext-1"
+            sts_endpoint = "{sts_url}"
+            base = {{ source = "static", access_key_id = "AKIDBASE", secret_access_key = "{SECRET}" }}
+            "#
+        ),
+        &Dependencies::default(),
+    );
+    let request = sample_request();
+    let snapshot = signed(source.as_ref(), &request).await;
+    let authorization = header(&snapshot, "authorization").unwrap_or_default();
+    assert!(
+        authorization.contains("Credential=ASIAASSUMED/"),
+        "{authorization}"
+    );
+    assert_eq!(
+        header(&snapshot, "x-amz-security-token").as_deref(),
+        Some("assumed-session-token")
+    );
+    // Later requests reuse the published credentials: still one AssumeRole.
+    for _ in 0..20 {
+        signed(source.as_ref(), &request).await;
+    }
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(seen.calls.len(), 1);
+    let (sts_authorization, form) = &seen.calls[0];
+    assert!(
+        sts_authorization.contains("/eu-west-1/sts/aws4_request"),
+        "{sts_authorization}"
+    );
+    assert_eq!(
+        form.get("RoleArn").map(String::as_str),
+        Some("arn:aws:iam::123456789012:role/mcp")
+    );
+    assert_eq!(
+        form.get("RoleSessionName").map(String::as_str),
+        Some("mcpgate")
+    );
+    assert_eq!(form.get("ExternalId").map(String::as_str), Some("ext-1"));
+}

@@ -121,6 +121,28 @@ fn unknown_keys_and_bad_combinations_are_errors() {
         ["u.client_id: a client secret is set without the client_id it belongs to"]
     );
 
+    let role = parse(
+        r#"
+        [credentials]
+        kind = "aws_sigv4"
+        service = "lambda"
+        region = "eu-west-1"
+        [credentials.credentials]
+        source = "assume_role"
+        role_arn = "mcp-role"
+        duration_secs = 60
+        base = { source = "static", access_key_id = "AKID" }
+        "#,
+    );
+    assert_eq!(
+        messages(&role, "u"),
+        [
+            "u.credentials.role_arn: must be a role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+            "u.credentials.duration_secs: must be 900 to 43200 seconds",
+            "u.credentials.base: set exactly one of secret_access_key, secret_access_key_file or secret_access_key_env",
+        ]
+    );
+
     let ttl = parse(r#"credentials = { kind = "identity_assertion", ttl_secs = 300 }"#);
     assert_eq!(messages(&ttl, "u"), ["u.ttl_secs: must be 1 to 60 seconds"]);
 
