@@ -184,11 +184,10 @@ async fn resolve_loop(
                 match expiry {
                     // Static and environment credentials do not expire: nothing to refresh.
                     None => return,
-                    Some(at) => at
-                        .duration_since(SystemTime::now())
-                        .unwrap_or_default()
-                        .saturating_sub(refresh_before)
-                        .max(FIRST_RETRY),
+                    Some(at) => next_refresh(
+                        at.duration_since(SystemTime::now()).unwrap_or_default(),
+                        refresh_before,
+                    ),
                 }
             }
             Ok(Err(e)) => {
@@ -207,9 +206,38 @@ async fn resolve_loop(
     }
 }
 
+/// When to resolve again: `refresh_before` ahead of expiry, or at half the remaining life of
+/// credentials that live shorter than that (so short-lived credentials are not resolved in a
+/// tight loop); never sooner than one second.
+fn next_refresh(remaining: Duration, refresh_before: Duration) -> Duration {
+    if remaining > refresh_before {
+        remaining - refresh_before
+    } else {
+        remaining / 2
+    }
+    .max(FIRST_RETRY)
+}
+
 /// The delay before the next attempt, doubling the one after it.
 fn backoff(retry: &mut Duration) -> Duration {
     let now = *retry;
     *retry = (now * 2).min(MAX_RETRY);
     now
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_timing() {
+        let s = Duration::from_secs;
+        assert_eq!(next_refresh(s(3600), s(300)), s(3300));
+        // Shorter-lived than the refresh margin: half the remaining life, not every second.
+        assert_eq!(next_refresh(s(600), s(900)), s(300));
+        assert_eq!(next_refresh(s(0), s(300)), FIRST_RETRY);
+        let mut retry = FIRST_RETRY;
+        let waits: Vec<u64> = (0..8).map(|_| backoff(&mut retry).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+    }
 }
