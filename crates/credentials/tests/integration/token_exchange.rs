@@ -85,12 +85,12 @@ async fn a_hung_sts_fails_in_time_while_another_upstream_stays_fast() {
     let subject = r#"subject_token = "login_token", provider = "keycloak""#;
     let stuck = build(
         "stuck",
-        &config(&hung_base, subject, ", timeout_ms = 500"),
+        &config(&hung_base, subject, ", timeout_ms = 1000"),
         &deps,
     );
     let fine = build(
         "fine",
-        &config(&fast_base, subject, ", timeout_ms = 500"),
+        &config(&fast_base, subject, ", timeout_ms = 1000"),
         &deps,
     );
 
@@ -113,18 +113,18 @@ async fn a_hung_sts_fails_in_time_while_another_upstream_stays_fast() {
         header(&snapshot, "authorization").as_deref(),
         Some("Bearer exchanged-for-kc-1")
     );
-    assert!(fast_took < Duration::from_millis(300), "{fast_took:?}");
+    assert!(fast_took < Duration::from_millis(500), "{fast_took:?}");
 
     let (err, took) = stuck_call.await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         err,
         Some(CredentialError::Timeout {
             upstream: "stuck".into(),
-            after: Duration::from_millis(500)
+            after: Duration::from_millis(1000)
         })
     );
     assert!(
-        took >= Duration::from_millis(450) && took < Duration::from_secs(2),
+        took >= Duration::from_millis(950) && took < Duration::from_secs(3),
         "{took:?}"
     );
 }
