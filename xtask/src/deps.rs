@@ -18,6 +18,7 @@ fn allowed_workspace_deps(package: &str) -> Option<&'static [&'static str]> {
         "mcpgate-crypto" | "mcpgate-rbac" | "mcpgate-storage" | "mcpgate-provider-kit" => {
             &["mcpgate-core"]
         }
+        "mcpgate-credentials" => &["mcpgate-core", "mcpgate-crypto"],
         "mcpgate-providers" => &[
             "mcpgate-core",
             "mcpgate-provider-oidc",
@@ -280,6 +281,7 @@ mod tests {
         "mcpgate-server",
         "mcpgate-provider-github",
         "mcpgate-provider-kit",
+        "mcpgate-credentials",
     ];
 
     #[test]
@@ -294,6 +296,9 @@ mod tests {
                 ("mcpgate-provider-kit", "reqwest"),
                 ("mcpgate-server", "mcpgate-storage"),
                 ("mcpgate-server", "reqwest"),
+                ("mcpgate-credentials", "mcpgate-core"),
+                ("mcpgate-credentials", "mcpgate-crypto"),
+                ("mcpgate-credentials", "reqwest"),
             ],
         );
         assert_eq!(check_graph(&g), Vec::<String>::new());
@@ -310,11 +315,13 @@ mod tests {
                 ("mcpgate-storage", "mcpgate-crypto"),
                 ("mcpgate-server", "diesel"),
                 ("mcpgate-provider-github", "chacha20poly1305"),
+                ("mcpgate-credentials", "mcpgate-storage"),
             ],
         );
         let problems = check_graph(&g);
         let expected = [
             "mcpgate-core must not depend on mcpgate-crypto",
+            "mcpgate-credentials must not depend on mcpgate-storage",
             "mcpgate-provider-github must not depend on chacha20poly1305: only mcpgate-crypto may",
             "mcpgate-server must not depend on diesel: only mcpgate-storage may",
             "mcpgate-storage must not depend on mcpgate-crypto",
