@@ -206,8 +206,12 @@ async fn load(target: &Target, concurrency: usize, duration: Duration) -> anyhow
                 if now >= deadline {
                     break;
                 }
+                // A success is a JSON-RPC result: an error answered with 200 counts as an error.
                 let ok = match target.request(&http, "echo", body.clone()).send().await {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    Ok(r) if r.status().is_success() => r
+                        .bytes()
+                        .await
+                        .is_ok_and(|b| b.windows(9).any(|w| w == b"\"result\":")),
                     _ => false,
                 };
                 if now >= warm {
@@ -297,7 +301,8 @@ pub fn run(short: bool) -> anyhow::Result<()> {
         ..Default::default()
     };
     config.database.url = format!("sqlite://{}", db.display());
-    config.database.migrate_on_start = false;
+    // A fresh file: the schema is created at start, as a first run does.
+    config.database.migrate_on_start = true;
     config.encryption.active_key = Some("bench".into());
     config.encryption.keys.insert(
         "bench".into(),
@@ -397,6 +402,15 @@ pub fn run(short: bool) -> anyhow::Result<()> {
             stats::ratio(t.rps(), d.rps()),
             format!("{}/{}", d.errors, t.errors),
         ]);
+        // Figures from failed requests would compare nothing: a run with errors fails.
+        for (side, run) in [("direct", &d), ("through mcpgate", &t)] {
+            anyhow::ensure!(
+                run.errors == 0 && !run.samples.is_empty(),
+                "c{concurrency} {side}: {} errors, {} successful requests",
+                run.errors,
+                run.samples.len()
+            );
+        }
     }
 
     let table = Table::new(
@@ -474,4 +488,14 @@ pub fn run(short: bool) -> anyhow::Result<()> {
     gateway_rt.shutdown_timeout(Duration::from_millis(100));
     upstream_rt.shutdown_timeout(Duration::from_millis(100));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The short mode CI runs: every request through mcpgate succeeds (the scenario fails on
+    /// any error or on no successful request). Figures from a debug build mean nothing.
+    #[test]
+    fn the_short_run_has_no_errors_on_either_side() -> anyhow::Result<()> {
+        super::run(true)
+    }
 }
