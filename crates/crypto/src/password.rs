@@ -4,13 +4,12 @@
 //! through the pool, so a burst of logins can neither freeze the async runtime nor queue
 //! without bound, and an unknown account costs exactly what a known one does.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
-use argon2::{
-    ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version,
-};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 use mcpgate_core::SecretString;
 
 use crate::keys::random_bytes;
@@ -43,7 +42,6 @@ impl Verification {
 /// Argon2id hashing and verification on a bounded pool. Cheap to clone; clones share the pool.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
-    argon2: Arc<Argon2<'static>>,
     params: Params,
     pool: Arc<HashingPool>,
     /// A hash of no password with the current parameters: verifying against it costs what a
@@ -73,11 +71,6 @@ impl PasswordHasher {
         let dummy = dummy_hash(&params)?;
         let pool_permits = pool.permits();
         Ok(Self {
-            argon2: Arc::new(Argon2::new(
-                Algorithm::Argon2id,
-                Version::V0x13,
-                params.clone(),
-            )),
             params,
             pool,
             dummy: Arc::new(dummy),
@@ -93,11 +86,17 @@ impl PasswordHasher {
     /// random salt. The password is wiped from memory when the hash is done.
     pub async fn hash(&self, password: SecretString) -> Result<String, CryptoError> {
         let salt = random_bytes::<SALT_LEN>()?;
-        let argon2 = Arc::clone(&self.argon2);
+        let params = self.params.clone();
         self.pool
             .run(move || {
                 let started = Instant::now();
-                let hashed = argon2.hash_password_with_salt(password.expose().as_bytes(), &salt);
+                let hashed = hash_in_thread_memory(
+                    Algorithm::Argon2id,
+                    Version::V0x13,
+                    &params,
+                    password.expose().as_bytes(),
+                    &salt,
+                );
                 record_duration("hash", started);
                 hashed.map(|h| h.to_string()).map_err(CryptoError::Hash)
             })
@@ -179,21 +178,76 @@ impl PasswordHasher {
         password: SecretString,
         parsed: PasswordHash,
     ) -> Result<bool, CryptoError> {
-        let argon2 = Arc::clone(&self.argon2);
         self.pool
             .run(move || {
                 let started = Instant::now();
-                // Parameters, variant and version come from the stored hash, not from `argon2`.
-                let outcome = argon2.verify_password(password.expose().as_bytes(), &parsed);
+                // Parameters, variant and version come from the stored hash.
+                let outcome = verify_in_thread_memory(password.expose().as_bytes(), &parsed);
                 record_duration("verify", started);
-                match outcome {
-                    Ok(()) => Ok(true),
-                    Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-                    Err(e) => Err(CryptoError::MalformedHash(e)),
-                }
+                outcome.map_err(CryptoError::MalformedHash)
             })
             .await?
     }
+}
+
+thread_local! {
+    /// This hashing thread's argon2 working memory (`m_cost` KiB), allocated once and reused
+    /// by every hash and verify the thread runs. Allocating it per call let the allocator keep
+    /// each freed buffer: RSS grew with every sign-in. With one block per pool thread, RSS is
+    /// bounded by permits × the largest `m_cost` (itself bounded by the memory budget).
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `Argon2::hash_password_with_salt`, computed in this thread's reusable memory.
+fn hash_in_thread_memory(
+    algorithm: Algorithm,
+    version: Version,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+) -> Result<PasswordHash, argon2::password_hash::Error> {
+    let salt = Salt::new(salt)?;
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let out = buffer
+        .get_mut(..params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN))
+        .ok_or(argon2::password_hash::Error::OutputSize)?;
+    MEMORY.with(|memory| {
+        let mut blocks = memory.borrow_mut();
+        let needed = params.block_count();
+        if blocks.len() < needed {
+            blocks.resize_with(needed, Block::default);
+        }
+        argon2.hash_password_into_with_memory(password, &salt, out, &mut blocks[..needed])
+    })?;
+    Ok(PasswordHash {
+        algorithm: algorithm.ident(),
+        version: Some(version.into()),
+        params: ParamsString::try_from(params)?,
+        salt: Some(salt),
+        hash: Some(Output::new(out)?),
+    })
+}
+
+/// Whether `password` matches a stored hash (variant, version and parameters from the hash),
+/// computed in this thread's reusable memory; the outputs compare in constant time.
+fn verify_in_thread_memory(
+    password: &[u8],
+    stored: &PasswordHash,
+) -> Result<bool, argon2::password_hash::Error> {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return Err(argon2::password_hash::Error::PasswordInvalid);
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str())?;
+    let version = stored
+        .version
+        .map(Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let params = Params::try_from(stored)?;
+    let computed = hash_in_thread_memory(algorithm, version, &params, password, salt)?;
+    // `Output`'s equality is constant-time.
+    Ok(computed.hash.as_ref() == Some(expected))
 }
 
 fn dummy_hash(params: &Params) -> Result<PasswordHash, CryptoError> {
@@ -235,6 +289,8 @@ fn first_error(errors: Vec<CryptoError>) -> CryptoError {
 #[cfg(test)]
 mod tests {
     use std::num::NonZeroUsize;
+
+    use argon2::PasswordHasher as _;
     use std::time::Duration;
 
     use super::*;
