@@ -30,7 +30,7 @@ pub use oidc_client::{
 pub use options::{TokenAuthMethod, check_common, parse_options, parse_url};
 pub use pending::{PendingProvider, build_pending};
 pub use secret::client_secret;
-pub use token::{ClientAuth, KitTokenResponse, request_token_error};
+pub use token::{ClientAuth, KitTokenResponse, request_token_error, revoke as revoke_token};
 
 /// Re-exported for provider crates that build their own clients and requests.
 pub use reqwest;
