@@ -8,7 +8,6 @@ mod numbers;
 mod oauth_client;
 mod oidc_client;
 mod options;
-mod pending;
 mod secret;
 mod token;
 
@@ -28,7 +27,6 @@ pub use oidc_client::{
     OidcClient, OidcConfig, looks_like_jws, now_unix,
 };
 pub use options::{TokenAuthMethod, check_common, parse_options, parse_url};
-pub use pending::{PendingProvider, build_pending};
 pub use secret::client_secret;
 pub use token::{ClientAuth, KitTokenResponse, request_token_error, revoke as revoke_token};
 
