@@ -109,10 +109,28 @@ impl HttpClient {
         &self.client
     }
 
+    /// Sends one request; one debug event per call (host, path, status, latency), never a
+    /// token, secret or body.
     async fn execute(
         &self,
         request: oauth2::HttpRequest,
     ) -> Result<oauth2::HttpResponse, HttpError> {
+        let started = std::time::Instant::now();
+        let host = request.uri().host().unwrap_or_default().to_owned();
+        let path = request.uri().path().to_owned();
+        let answer = self.send(request).await;
+        tracing::debug!(
+            provider.host = host,
+            provider.path = path,
+            status = answer.as_ref().ok().map(|r| r.status().as_u16()),
+            error = answer.as_ref().err().map(tracing::field::display),
+            latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "provider request"
+        );
+        answer
+    }
+
+    async fn send(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpError> {
         let (mut parts, body) = request.into_parts();
         let is_form = parts
             .headers

@@ -169,15 +169,29 @@ pub async fn get_json(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| crate::send_error(what, &e))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| crate::send_error(what, &e))?;
+    let started = std::time::Instant::now();
+    let answer = async {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| crate::send_error(what, &e))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| crate::send_error(what, &e))?;
+        Ok::<_, ProviderError>((status, body))
+    }
+    .await;
+    // One event per call, never a token.
+    tracing::debug!(
+        provider.call = what,
+        status = answer.as_ref().ok().map(|(s, _)| s.as_u16()),
+        error = answer.as_ref().err().map(tracing::field::display),
+        latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "provider API request"
+    );
+    let (status, body) = answer?;
     if !status.is_success() {
         if soft.contains(&status.as_u16()) {
             return Ok(Err(status.as_u16()));
