@@ -12,6 +12,7 @@ mod health;
 mod identity;
 mod oauth;
 mod pages;
+mod providers;
 mod proxy;
 mod proxy_clients;
 mod rbac;
