@@ -2,7 +2,6 @@
 //! the sign-in, both token shapes, rotation and reuse, the 200-with-error answers, the
 //! REST API's header rules, emails, and orgs/teams as groups.
 
-
 use mcpgate_core::{
     AuthorizationRequest, IdentityProvider, ProviderError, ProviderSettings, SecretString, TokenSet,
 };

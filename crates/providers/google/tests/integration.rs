@@ -2,7 +2,6 @@
 //! discovery, signed id tokens checked against its JWKS, offline access and consent, refresh
 //! without a new refresh token, `invalid_grant`, `hd` and `allowed_domains`.
 
-
 use mcpgate_core::{
     AuthorizationRequest, IdentityProvider, ProviderError, ProviderSettings, SecretString, TokenSet,
 };
