@@ -173,3 +173,66 @@ mod tests {
         );
     }
 }
+
+/// The provider examples of the repository README build with every provider compiled in.
+#[cfg(all(
+    test,
+    feature = "oidc",
+    feature = "keycloak",
+    feature = "google",
+    feature = "github",
+    feature = "atlassian",
+    feature = "salesforce"
+))]
+mod readme_examples {
+    use super::*;
+
+    #[test]
+    fn the_readme_provider_examples_build() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("### Identity providers")
+            .nth(1)
+            .and_then(|s| s.split("\n### ").next())
+            .unwrap_or_default();
+        let block = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|s| s.split("```").next())
+            .unwrap_or_default();
+        let doc: toml::Table = toml::from_str(block).unwrap_or_default();
+        let mut entries: Vec<ProviderSettings> = Vec::new();
+        for entry in doc
+            .get("providers")
+            .and_then(|p| p.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let mut json = serde_json::to_value(entry).unwrap_or_default();
+            // The secret files of the example do not exist here.
+            if let Some(o) = json.as_object_mut() {
+                o.remove("client_secret_file");
+                o.insert("client_secret".into(), "s".into());
+            }
+            match serde_json::from_value(json) {
+                Ok(settings) => entries.push(settings),
+                Err(e) => panic!("README provider entry does not parse: {e}"),
+            }
+        }
+        let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "keycloak",
+                "oidc",
+                "google",
+                "github",
+                "atlassian",
+                "salesforce"
+            ]
+        );
+        if let Err(errors) = Registry::build(&entries) {
+            panic!("README provider examples do not build: {errors:?}");
+        }
+    }
+}

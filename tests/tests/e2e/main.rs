@@ -13,6 +13,7 @@ mod health;
 mod identity;
 mod oauth;
 mod pages;
+mod providers;
 mod proxy;
 mod proxy_answers;
 mod proxy_clients;

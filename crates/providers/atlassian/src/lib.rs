@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 
+mod provider;
+
 use std::sync::Arc;
 
 use mcpgate_core::{
     Capabilities, FieldError, IdentityProvider, ProviderDescriptor, ProviderSettings,
     RefreshBehaviour, TokenBodyFormat,
 };
-use mcpgate_provider_kit::{build_pending, parse_url};
+use mcpgate_provider_kit::parse_url;
 use serde::Deserialize;
+
+pub use provider::AtlassianProvider;
 
 /// The descriptor the `mcpgate-providers` facade lists under `feature = "atlassian"`.
 pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
@@ -21,16 +25,32 @@ pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
-    /// Authorization server base (default `https://auth.atlassian.com`).
+    /// Authorization server base (default `https://auth.atlassian.com`): `{auth_url}/authorize`
+    /// and `{auth_url}/oauth/token`.
     pub auth_url: Option<String>,
-    /// API base (default `https://api.atlassian.com`).
+    /// API base (default `https://api.atlassian.com`): `{api_url}/me` and
+    /// `{api_url}/oauth/token/accessible-resources`.
     pub api_url: Option<String>,
+    /// Send `prompt=consent` (default `true`, as Atlassian's documentation shows).
+    #[serde(default = "yes")]
+    pub prompt_consent: bool,
+    /// Send a PKCE S256 challenge (default `false`: PKCE is not documented for 3LO).
+    #[serde(default)]
+    pub pkce: bool,
 }
 
-fn capabilities() -> Capabilities {
+fn yes() -> bool {
+    true
+}
+
+/// Scopes asked when the entry lists none. `offline_access` is always added (no refresh
+/// token without it).
+pub const DEFAULT_SCOPES: [&str; 1] = ["read:me"];
+
+fn capabilities(pkce: bool) -> Capabilities {
     Capabilities {
         token_body: TokenBodyFormat::Json,
-        pkce: false,
+        pkce,
         refresh: RefreshBehaviour::Rotating,
         expiry_known: true,
         errors_in_200: false,
@@ -56,13 +76,7 @@ fn validate(options: &Options) -> Vec<FieldError> {
 }
 
 fn build(settings: &ProviderSettings) -> Result<Arc<dyn IdentityProvider>, Vec<FieldError>> {
-    build_pending(
-        settings,
-        DESCRIPTOR.kind,
-        DESCRIPTOR.display_name,
-        capabilities(),
-        validate,
-    )
+    Ok(Arc::new(AtlassianProvider::from_settings(settings)?))
 }
 
 #[cfg(test)]
@@ -89,9 +103,10 @@ mod tests {
     fn rejects_unknown_options_and_bad_urls() {
         let err = (DESCRIPTOR.build)(&settings(serde_json::json!({ "nope": 1 }))).err();
         assert_eq!(err.map(|e| e[0].path.clone()), Some("options".to_owned()));
-        let mut options = serde_json::json!({});
-        options["auth_url"] = "http://idp.example.com".into();
-        let err = (DESCRIPTOR.build)(&settings(options)).err();
+        let err = (DESCRIPTOR.build)(&settings(
+            serde_json::json!({ "auth_url": "http://auth.example.com" }),
+        ))
+        .err();
         assert_eq!(
             err.map(|e| e[0].path.clone()),
             Some("options.auth_url".to_owned())

@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 
+mod provider;
+
 use std::sync::Arc;
 
 use mcpgate_core::{
     Capabilities, FieldError, IdentityProvider, ProviderDescriptor, ProviderSettings,
     RefreshBehaviour, TokenBodyFormat,
 };
-use mcpgate_provider_kit::{build_pending, parse_url};
+use mcpgate_provider_kit::parse_url;
 use serde::Deserialize;
+
+pub use provider::{GitHubProvider, groups};
 
 /// The descriptor the `mcpgate-providers` facade lists under `feature = "github"`.
 pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
@@ -18,14 +22,28 @@ pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
 };
 
 /// The `options` table of a `kind = "github"` provider entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// Web base URL (default `https://github.com`; GitHub Enterprise Server: `https://HOST`).
+    /// The authorization and token endpoints are `{web_url}/login/oauth/{authorize,access_token}`.
     pub web_url: Option<String>,
     /// REST API base URL (default `https://api.github.com`; GHES: `https://HOST/api/v3`).
     pub api_url: Option<String>,
+    /// Read the user's organizations and teams as groups `org` and `org:team` (default on;
+    /// needs the `read:org` scope or the GitHub App's "Members" read permission; a 403
+    /// degrades to no groups).
+    #[serde(default = "yes")]
+    pub groups: bool,
 }
+
+fn yes() -> bool {
+    true
+}
+
+/// Scopes asked when the entry lists none (OAuth Apps; GitHub Apps ignore scopes and use
+/// their permissions).
+pub const DEFAULT_SCOPES: [&str; 3] = ["read:user", "user:email", "read:org"];
 
 fn capabilities() -> Capabilities {
     Capabilities {
@@ -56,13 +74,7 @@ fn validate(options: &Options) -> Vec<FieldError> {
 }
 
 fn build(settings: &ProviderSettings) -> Result<Arc<dyn IdentityProvider>, Vec<FieldError>> {
-    build_pending(
-        settings,
-        DESCRIPTOR.kind,
-        DESCRIPTOR.display_name,
-        capabilities(),
-        validate,
-    )
+    Ok(Arc::new(GitHubProvider::from_settings(settings)?))
 }
 
 #[cfg(test)]
@@ -95,6 +107,27 @@ mod tests {
         assert_eq!(
             err.map(|e| e[0].path.clone()),
             Some("options.web_url".to_owned())
+        );
+    }
+
+    #[test]
+    fn endpoints_follow_the_base_urls() {
+        let p = GitHubProvider::from_settings(&settings(serde_json::json!({
+            "web_url": "https://ghe.example.com", "api_url": "https://ghe.example.com/api/v3"
+        })));
+        let p = p.ok();
+        assert_eq!(
+            p.as_ref().map(|p| p.token_url().to_string()).as_deref(),
+            Some("https://ghe.example.com/login/oauth/access_token")
+        );
+        assert_eq!(
+            p.map(|p| p.api_url().to_string()).as_deref(),
+            Some("https://ghe.example.com/api/v3/user")
+        );
+        let p = GitHubProvider::from_settings(&settings(serde_json::json!({}))).ok();
+        assert_eq!(
+            p.map(|p| p.api_url().to_string()).as_deref(),
+            Some("https://api.github.com/user")
         );
     }
 }

@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 
+mod provider;
+
 use std::sync::Arc;
 
 use mcpgate_core::{
     Capabilities, FieldError, IdentityProvider, ProviderDescriptor, ProviderSettings,
     RefreshBehaviour, TokenBodyFormat,
 };
-use mcpgate_provider_kit::{build_pending, parse_url};
+use mcpgate_provider_kit::{TokenAuthMethod, parse_url};
 use serde::Deserialize;
+
+pub use provider::GoogleProvider;
 
 /// The descriptor the `mcpgate-providers` facade lists under `feature = "google"`.
 pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
@@ -17,15 +21,42 @@ pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
     build,
 };
 
+/// Google's issuer; its discovery document names every endpoint.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
 /// The `options` table of a `kind = "google"` provider entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
-    /// Override of the accounts base URL (tests point it at a local fake).
-    pub base_url: Option<String>,
-    /// Only accept accounts of this Workspace domain (`hd`).
-    pub hosted_domain: Option<String>,
+    /// The issuer whose discovery document gives the endpoints (default
+    /// `https://accounts.google.com`). Tests and sandboxes point it at a stand-in.
+    #[serde(default = "google_issuer")]
+    pub issuer: String,
+    /// Send `prompt=consent` with every sign-in (default `true`). Google returns a refresh
+    /// token only on the first consent unless consent is asked again; the plugin cannot know
+    /// whether the gateway still holds one, so this is an option rather than automatic.
+    #[serde(default = "yes")]
+    pub prompt_consent: bool,
+    /// Accept only accounts of these Google Workspace domains (the verified `hd` claim),
+    /// checked at sign-in and whenever the user is read. Empty: any account. With exactly
+    /// one domain, it is also sent as the `hd` hint.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    #[serde(default)]
+    pub token_auth: TokenAuthMethod,
 }
+
+fn google_issuer() -> String {
+    GOOGLE_ISSUER.to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Scopes asked when the entry lists none (`openid` is always added).
+pub const DEFAULT_SCOPES: [&str; 2] = ["email", "profile"];
 
 fn capabilities() -> Capabilities {
     Capabilities {
@@ -40,23 +71,20 @@ fn capabilities() -> Capabilities {
 
 fn validate(options: &Options) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    errors.extend(
-        options
-            .base_url
-            .as_deref()
-            .and_then(|url| parse_url("options.base_url", url).err()),
-    );
+    errors.extend(parse_url("options.issuer", &options.issuer).err());
+    for (i, domain) in options.allowed_domains.iter().enumerate() {
+        if domain.trim().is_empty() || domain.contains(['/', '@', ' ']) {
+            errors.push(FieldError::new(
+                format!("options.allowed_domains[{i}]"),
+                "must be a domain name such as example.com",
+            ));
+        }
+    }
     errors
 }
 
 fn build(settings: &ProviderSettings) -> Result<Arc<dyn IdentityProvider>, Vec<FieldError>> {
-    build_pending(
-        settings,
-        DESCRIPTOR.kind,
-        DESCRIPTOR.display_name,
-        capabilities(),
-        validate,
-    )
+    Ok(Arc::new(GoogleProvider::from_settings(settings)?))
 }
 
 #[cfg(test)]
@@ -80,15 +108,24 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unknown_options_and_bad_urls() {
+    fn rejects_unknown_options_bad_urls_and_bad_domains() {
         let err = (DESCRIPTOR.build)(&settings(serde_json::json!({ "nope": 1 }))).err();
         assert_eq!(err.map(|e| e[0].path.clone()), Some("options".to_owned()));
-        let mut options = serde_json::json!({});
-        options["base_url"] = "http://idp.example.com".into();
-        let err = (DESCRIPTOR.build)(&settings(options)).err();
+        let err = (DESCRIPTOR.build)(&settings(
+            serde_json::json!({ "issuer": "http://accounts.example.com" }),
+        ))
+        .err();
         assert_eq!(
             err.map(|e| e[0].path.clone()),
-            Some("options.base_url".to_owned())
+            Some("options.issuer".to_owned())
+        );
+        let err = (DESCRIPTOR.build)(&settings(
+            serde_json::json!({ "allowed_domains": ["ok.example", "a@b"] }),
+        ))
+        .err();
+        assert_eq!(
+            err.map(|e| e[0].path.clone()),
+            Some("options.allowed_domains[1]".to_owned())
         );
     }
 }

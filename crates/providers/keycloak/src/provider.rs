@@ -99,7 +99,7 @@ impl KeycloakProvider {
     /// Verifies a Keycloak JWT access token (signature, `iss`, `exp`; `aud` is usually
     /// `account`, so it is not checked, but `azp` must be this client when present).
     pub async fn verify_access_token(&self, token: &str) -> Result<Value, ProviderError> {
-        let claims = self.rp.verify_jwt(token, None, None).await?;
+        let claims = self.rp.verify_jwt_access_token(token).await?;
         let azp = claims.get("azp").and_then(Value::as_str);
         if azp.is_some_and(|azp| azp != self.rp.config().client_id) {
             return Err(ProviderError::Unauthorized(format!(

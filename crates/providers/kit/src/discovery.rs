@@ -1,76 +1,80 @@
-//! OpenID Connect discovery (OIDC Discovery 1.0 §4), fetched once and cached.
+//! OpenID Connect discovery (OIDC Discovery 1.0 §4) through `openidconnect`, cached. The crate
+//! checks that the document's `issuer` equals the configured one exactly and fetches the JWKS
+//! the document names; both are kept together.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mcpgate_core::ProviderError;
-use serde::Deserialize;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{AdditionalProviderMetadata, DiscoveryError, IssuerUrl, RevocationUrl};
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
-use url::Url;
 
-use crate::classify::send_error;
+use crate::http::{HttpClient, HttpError};
 
-/// The fields of a discovery document mcpgate uses; the rest is ignored.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProviderMetadata {
-    pub issuer: String,
-    pub authorization_endpoint: Url,
-    pub token_endpoint: Url,
-    pub userinfo_endpoint: Option<Url>,
-    pub jwks_uri: Url,
-    pub revocation_endpoint: Option<Url>,
-    #[serde(default)]
-    pub code_challenge_methods_supported: Option<Vec<String>>,
-    #[serde(default)]
-    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+/// Discovery fields beyond OIDC Discovery's own: the RFC 7009 revocation endpoint (RFC 8414).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RevocationMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<RevocationUrl>,
 }
 
-/// The discovery URL of an issuer: `{issuer}/.well-known/openid-configuration`.
-pub fn discovery_url(issuer: &str) -> Result<Url, ProviderError> {
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
-    Url::parse(&url).map_err(|e| ProviderError::Misconfigured(format!("issuer {issuer:?}: {e}")))
+impl AdditionalProviderMetadata for RevocationMetadata {}
+
+/// A discovery document as mcpgate reads it.
+pub type ProviderMetadata = openidconnect::ProviderMetadata<
+    RevocationMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// Turns a discovery or JWKS fetch failure into the class the server acts on.
+pub fn discovery_error(what: &str, e: DiscoveryError<HttpError>) -> ProviderError {
+    match e {
+        DiscoveryError::Request(e) => e.classify(what),
+        DiscoveryError::Response(status, _, why) => {
+            ProviderError::Misconfigured(format!("{what}: HTTP {status}: {why}"))
+        }
+        DiscoveryError::Validation(why) => ProviderError::Misconfigured(format!("{what}: {why}")),
+        DiscoveryError::Parse(why) => {
+            ProviderError::Misconfigured(format!("{what}: unexpected document: {why}"))
+        }
+        DiscoveryError::UrlParse(why) => ProviderError::Misconfigured(format!("{what}: {why}")),
+        other => ProviderError::Misconfigured(format!("{what}: {other}")),
+    }
 }
 
-/// Fetches and checks a discovery document. The `issuer` it names must equal the configured
-/// one exactly (OIDC Discovery §4.3), or tokens could be accepted from another issuer.
-pub async fn fetch(
-    http: &reqwest::Client,
-    issuer: &str,
-) -> Result<ProviderMetadata, ProviderError> {
-    let url = discovery_url(issuer)?;
-    let response = http
-        .get(url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
+/// Fetches a discovery document and the JWKS it names.
+pub async fn fetch(http: &HttpClient, issuer: &str) -> Result<ProviderMetadata, ProviderError> {
+    let issuer = IssuerUrl::new(issuer.to_owned())
+        .map_err(|e| ProviderError::Misconfigured(format!("issuer {issuer:?}: {e}")))?;
+    ProviderMetadata::discover_async(issuer, http)
         .await
-        .map_err(|e| send_error("discovery", &e))?;
-    let status = response.status();
-    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        return Err(ProviderError::Transient(format!(
-            "discovery: HTTP {status}"
-        )));
-    }
-    if !status.is_success() {
-        return Err(ProviderError::Misconfigured(format!(
-            "discovery: HTTP {status}"
-        )));
-    }
-    let body = response
-        .bytes()
+        .map_err(|e| discovery_error("discovery", e))
+}
+
+/// Fetches a JWKS.
+pub async fn fetch_jwks(
+    http: &HttpClient,
+    url: &openidconnect::JsonWebKeySetUrl,
+) -> Result<CoreJsonWebKeySet, ProviderError> {
+    CoreJsonWebKeySet::fetch_async(url, http)
         .await
-        .map_err(|e| send_error("discovery", &e))?;
-    let metadata: ProviderMetadata = serde_json::from_slice(&body)
-        .map_err(|e| ProviderError::Misconfigured(format!("discovery document: {e}")))?;
-    if metadata.issuer != issuer {
-        return Err(ProviderError::Misconfigured(format!(
-            "discovery names issuer {:?}, configured {issuer:?}",
-            metadata.issuer
-        )));
-    }
-    Ok(metadata)
+        .map_err(|e| discovery_error("jwks", e))
 }
 
 /// A discovery document cached for `ttl`; concurrent callers share one fetch. When a refetch
@@ -95,26 +99,27 @@ impl DiscoveryCache {
         &self.issuer
     }
 
+    /// The document, and whether it was fetched by this call (its JWKS is then fresh).
     pub async fn get(
         &self,
-        http: &reqwest::Client,
-    ) -> Result<Arc<ProviderMetadata>, ProviderError> {
+        http: &HttpClient,
+    ) -> Result<(Arc<ProviderMetadata>, bool), ProviderError> {
         let mut state = self.state.lock().await;
         if let Some((at, metadata)) = state.as_ref()
             && at.elapsed() < self.ttl
         {
-            return Ok(metadata.clone());
+            return Ok((metadata.clone(), false));
         }
         match fetch(http, &self.issuer).await {
             Ok(metadata) => {
                 let metadata = Arc::new(metadata);
                 *state = Some((Instant::now(), metadata.clone()));
-                Ok(metadata)
+                Ok((metadata, true))
             }
             Err(e) => match state.as_ref() {
                 Some((_, stale)) => {
                     tracing::warn!(issuer = %self.issuer, error = %e, "discovery refetch failed; keeping the cached document");
-                    Ok(stale.clone())
+                    Ok((stale.clone(), false))
                 }
                 None => Err(e),
             },

@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 
+mod provider;
+
 use std::sync::Arc;
 
 use mcpgate_core::{
     Capabilities, FieldError, IdentityProvider, ProviderDescriptor, ProviderSettings,
     RefreshBehaviour, TokenBodyFormat,
 };
-use mcpgate_provider_kit::{build_pending, parse_url};
+use mcpgate_provider_kit::parse_url;
 use serde::Deserialize;
+
+pub use provider::SalesforceProvider;
 
 /// The descriptor the `mcpgate-providers` facade lists under `feature = "salesforce"`.
 pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
@@ -21,11 +25,21 @@ pub const DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
-    /// Login host (default `https://login.salesforce.com`; sandbox `https://test.salesforce.com`; or a My Domain).
+    /// Login host (default `https://login.salesforce.com`; sandbox `https://test.salesforce.com`;
+    /// or a My Domain / Experience Cloud site). Every endpoint is
+    /// `{login_url}/services/oauth2/{authorize,token,userinfo,revoke}`.
     pub login_url: Option<String>,
-    /// Assumed access-token lifetime, since Salesforce sends no `expires_in` (default 7200).
+    /// Assumed access-token lifetime, since Salesforce sends no `expires_in` (default 7200,
+    /// the org default session timeout; set it to your org's or app's session timeout). The
+    /// expiry is `issued_at + token_ttl_secs`; a 401 before that still leads to a refresh.
     pub token_ttl_secs: Option<u64>,
 }
+
+/// The default assumed access-token lifetime (seconds).
+pub const DEFAULT_TOKEN_TTL: u64 = 7200;
+
+/// Scopes asked when the entry lists none.
+pub const DEFAULT_SCOPES: [&str; 4] = ["id", "profile", "email", "refresh_token"];
 
 fn capabilities() -> Capabilities {
     Capabilities {
@@ -49,20 +63,14 @@ fn validate(options: &Options) -> Vec<FieldError> {
     if options.token_ttl_secs == Some(0) {
         errors.push(FieldError::new(
             "options.token_ttl_secs",
-            "must be at least 1",
+            "must be at least 1 second",
         ));
     }
     errors
 }
 
 fn build(settings: &ProviderSettings) -> Result<Arc<dyn IdentityProvider>, Vec<FieldError>> {
-    build_pending(
-        settings,
-        DESCRIPTOR.kind,
-        DESCRIPTOR.display_name,
-        capabilities(),
-        validate,
-    )
+    Ok(Arc::new(SalesforceProvider::from_settings(settings)?))
 }
 
 #[cfg(test)]
@@ -86,15 +94,21 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unknown_options_and_bad_urls() {
+    fn rejects_unknown_options_bad_urls_and_zero_ttl() {
         let err = (DESCRIPTOR.build)(&settings(serde_json::json!({ "nope": 1 }))).err();
         assert_eq!(err.map(|e| e[0].path.clone()), Some("options".to_owned()));
-        let mut options = serde_json::json!({});
-        options["login_url"] = "http://idp.example.com".into();
-        let err = (DESCRIPTOR.build)(&settings(options)).err();
+        let err = (DESCRIPTOR.build)(&settings(
+            serde_json::json!({ "login_url": "http://login.example.com" }),
+        ))
+        .err();
         assert_eq!(
             err.map(|e| e[0].path.clone()),
             Some("options.login_url".to_owned())
+        );
+        let err = (DESCRIPTOR.build)(&settings(serde_json::json!({ "token_ttl_secs": 0 }))).err();
+        assert_eq!(
+            err.map(|e| e[0].path.clone()),
+            Some("options.token_ttl_secs".to_owned())
         );
     }
 }
