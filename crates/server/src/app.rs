@@ -54,6 +54,8 @@ pub struct AppState {
     pub policy: Arc<Enforcer>,
     /// Decisions, written off the request path.
     pub audit: Arc<AuditLog>,
+    /// Signs identity assertions for upstreams; its public keys are the JWKS.
+    pub assertion_signer: Option<Arc<mcpgate_credentials::AssertionSigner>>,
 }
 
 /// Builds the key ring from the (validated) configuration.
@@ -90,7 +92,6 @@ impl AppState {
             anyhow::anyhow!("invalid providers: {}", lines.join("; "))
         })?;
         let secret_box = Arc::new(secret_box(&config)?);
-        let proxy = Proxy::new(&config, secret_box.clone())?;
         let providers = Arc::new(providers);
         let identity = Arc::new(crate::identity::IdentityService::new(
             store.clone(),
@@ -101,6 +102,33 @@ impl AppState {
             std::time::Duration::from_secs(config.auth.provider_timeout_secs),
             tokens.clone(),
         ));
+        let assertion_signer = match &config.assertion_keys {
+            Some(keys) => Some(Arc::new(
+                mcpgate_credentials::AssertionSigner::from_config(
+                    config.issuer(),
+                    keys,
+                    "assertion_keys",
+                )
+                .map_err(|errors| {
+                    let lines: Vec<String> = errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.path, e.message))
+                        .collect();
+                    anyhow::anyhow!("invalid assertion keys: {}", lines.join("; "))
+                })?,
+            )),
+            None => None,
+        };
+        let proxy = Proxy::new(
+            &config,
+            secret_box.clone(),
+            &mcpgate_credentials::Dependencies {
+                provider_tokens: Some(Arc::new(crate::identity::ProviderTokens(identity.clone()))),
+                sealed_secrets: None,
+                assertion_signer: assertion_signer.clone(),
+                http: None,
+            },
+        )?;
         let policy = Enforcer::new(&config.policy, store.clone());
         let audit = Arc::new(AuditLog::start(
             store.clone(),
@@ -124,6 +152,7 @@ impl AppState {
             authenticator: tokens.clone(),
             tokens,
             proxy: Arc::new(proxy),
+            assertion_signer,
         })
     }
 
@@ -168,10 +197,7 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata::authorization_server_metadata),
         )
-        .route(
-            "/.well-known/openid-configuration",
-            get(oauth::metadata::authorization_server_metadata),
-        )
+        .route("/.well-known/jwks.json", get(oauth::metadata::jwks))
         .route(
             "/.well-known/oauth-protected-resource",
             get(oauth::metadata::root_protected_resource_metadata),

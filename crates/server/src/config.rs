@@ -47,6 +47,10 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// RBAC: roles as code, the default role, decision caching and the audit queue.
     pub policy: PolicyConfig,
+    /// Ed25519 keys that sign identity assertions for upstreams
+    /// (`credentials = { kind = "identity_assertion" }`); their public halves are served at
+    /// `/.well-known/jwks.json`. Keep a retired key listed for a minute after rotating.
+    pub assertion_keys: Option<mcpgate_credentials::AssertionKeysConfig>,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             upstreams: Vec::new(),
             policy: PolicyConfig::default(),
+            assertion_keys: None,
         }
     }
 }
@@ -221,10 +226,10 @@ pub struct UpstreamConfig {
     /// SSE keep-alives well within this on long-lived GET streams.
     #[serde(default = "default_upstream_idle_timeout_secs")]
     pub idle_timeout_secs: u64,
-    /// How mcpgate authenticates to the upstream. Only `none` exists so far; static secrets,
-    /// the user's provider token and client credentials come with the credentials issue.
+    /// How mcpgate authenticates to the upstream (never with the client's own token): one
+    /// table `{ kind = … }` or a list of them (`mcpgate_credentials` documents every kind).
     #[serde(default)]
-    pub credentials: UpstreamCredentials,
+    pub credentials: mcpgate_credentials::UpstreamCredentialsConfig,
 }
 
 fn default_upstream_response_timeout_ms() -> u64 {
@@ -233,15 +238,6 @@ fn default_upstream_response_timeout_ms() -> u64 {
 
 fn default_upstream_idle_timeout_secs() -> u64 {
     300
-}
-
-/// Credentials mcpgate presents to an upstream (never the client's own token).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
-pub enum UpstreamCredentials {
-    /// The upstream needs no credentials.
-    #[default]
-    None,
 }
 
 /// One problem in the configuration, with its key path.
@@ -418,6 +414,13 @@ impl Config {
                     "must be at least 1",
                 ));
             }
+            errors.extend(
+                upstream
+                    .credentials
+                    .validate(&format!("upstreams[{i}].credentials"))
+                    .into_iter()
+                    .map(|e| ConfigError::new(e.path, e.message)),
+            );
         }
     }
 

@@ -139,6 +139,25 @@ impl Store {
         })
     }
 
+    /// The user's newest live grant at one provider, if any.
+    pub async fn latest_live_grant_at(
+        &self,
+        user_id: &str,
+        provider_id: &str,
+    ) -> Result<Option<ProviderGrant>, StorageError> {
+        with_conn!(self, |conn| {
+            Ok(g::table
+                .filter(g::user_id.eq(user_id))
+                .filter(g::provider_id.eq(provider_id))
+                .filter(g::dead_at.is_null())
+                .order((g::created_at.desc(), g::id.desc()))
+                .select(ProviderGrant::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
     /// `NotFound` when there is no such grant.
     pub async fn get_grant(&self, id: &str) -> Result<ProviderGrant, StorageError> {
         with_conn!(self, |conn| {

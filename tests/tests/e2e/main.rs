@@ -18,3 +18,4 @@ mod proxy;
 mod proxy_answers;
 mod proxy_clients;
 mod rbac;
+mod upstream_credentials;

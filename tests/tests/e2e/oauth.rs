@@ -345,10 +345,15 @@ async fn call_ok(rig: &AuthRig, token: &str) -> StatusCode {
 #[tokio::test(flavor = "multi_thread")]
 async fn as01_as03_as15_metadata_documents() {
     let rig = AuthRig::start().await;
-    for path in [
-        "/.well-known/oauth-authorization-server",
-        "/.well-known/openid-configuration",
-    ] {
+    // mcpgate issues no ID tokens: it serves RFC 8414 only, not an OIDC discovery document
+    // that would have to claim ID-token support.
+    let oidc = Client::new()
+        .get(rig.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oidc.status(), StatusCode::NOT_FOUND);
+    for path in ["/.well-known/oauth-authorization-server"] {
         let r = Client::new().get(rig.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert!(
@@ -371,6 +376,7 @@ async fn as01_as03_as15_metadata_documents() {
         assert_eq!(m["client_id_metadata_document_supported"], true);
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
         assert_eq!(m["registration_endpoint"], rig.url("/oauth/register"));
+        assert_eq!(m["jwks_uri"], rig.url("/.well-known/jwks.json"));
     }
 }
 

@@ -163,7 +163,7 @@ pub async fn read(response: Response) -> anyhow::Result<(StatusCode, String, Str
 }
 
 /// The result of the last message (the response) in a body.
-fn result_text(ct: &str, body: &str) -> Option<String> {
+pub fn result_text(ct: &str, body: &str) -> Option<String> {
     messages(ct, body).last().and_then(|m| {
         m["result"]["content"][0]["text"]
             .as_str()

@@ -277,8 +277,22 @@ impl IdentityService {
         &self,
         user_id: &str,
     ) -> Result<Option<SecretString>, IdentityError> {
+        self.provider_token_at(user_id, None).await
+    }
+
+    /// [`Self::provider_token`] of the user's grant at one provider (`None`: the newest
+    /// grant at any): what an upstream of that provider gets as the user's own credential.
+    pub async fn provider_token_at(
+        &self,
+        user_id: &str,
+        provider_id: Option<&str>,
+    ) -> Result<Option<SecretString>, IdentityError> {
         let token = async {
-            let Some(grant) = self.store.latest_live_grant(user_id).await? else {
+            let grant = match provider_id {
+                Some(p) => self.store.latest_live_grant_at(user_id, p).await?,
+                None => self.store.latest_live_grant(user_id).await?,
+            };
+            let Some(grant) = grant else {
                 return Ok(None);
             };
             Ok(Some(self.current(&grant.id).await?.access_token))
@@ -361,5 +375,36 @@ impl IdentityService {
 impl From<Arc<IdentityError>> for ApiError {
     fn from(e: Arc<IdentityError>) -> Self {
         ApiError::from(&*e)
+    }
+}
+
+/// The identity service as the credential kinds see it: a user's own access token at one
+/// provider (`login_token`, and token exchange of it), refreshed when due.
+pub struct ProviderTokens(pub Arc<IdentityService>);
+
+#[async_trait::async_trait]
+impl mcpgate_credentials::ProviderTokens for ProviderTokens {
+    async fn provider_token(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<SecretString>, mcpgate_credentials::CredentialError> {
+        self.0
+            .provider_token_at(user_id, Some(provider))
+            .await
+            .map_err(|e| match e {
+                IdentityError::TimedOut(after) => mcpgate_credentials::CredentialError::Timeout {
+                    upstream: format!("identity provider {provider}"),
+                    after,
+                },
+                // A grant the provider ended: the user must sign in with it again.
+                IdentityError::SignInAgain => mcpgate_credentials::CredentialError::NotConnected {
+                    provider: provider.to_owned(),
+                },
+                other => mcpgate_credentials::CredentialError::Unavailable {
+                    upstream: format!("identity provider {provider}"),
+                    reason: other.to_string(),
+                },
+            })
     }
 }

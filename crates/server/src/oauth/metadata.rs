@@ -1,5 +1,7 @@
-//! Discovery: RFC 8414 authorization-server metadata (also served as OIDC discovery), and
-//! RFC 9728 protected-resource metadata for each upstream. One issuer string everywhere.
+//! Discovery: RFC 8414 authorization-server metadata, RFC 9728 protected-resource metadata for
+//! each upstream, and the JWKS of the keys that sign identity assertions. One issuer string
+//! everywhere. There is no OIDC discovery document: mcpgate issues no ID tokens, and MCP
+//! clients read RFC 8414 first.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -20,6 +22,7 @@ fn authorization_server(state: &AppState) -> Value {
         "registration_endpoint": format!("{issuer}/oauth/register"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -38,7 +41,7 @@ fn cacheable(body: Value) -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(body))
 }
 
-/// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.
+/// `GET /.well-known/oauth-authorization-server`.
 pub async fn authorization_server_metadata(State(state): State<AppState>) -> impl IntoResponse {
     cacheable(authorization_server(&state))
 }
@@ -77,4 +80,15 @@ pub async fn root_protected_resource_metadata(
                 .into(),
         )),
     }
+}
+
+/// `GET /.well-known/jwks.json`: the public keys of identity assertions (every configured key,
+/// so assertions signed before a rotation still verify); empty when none are configured.
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    let keys = state
+        .assertion_signer
+        .as_ref()
+        .and_then(|s| serde_json::to_value(s.jwks()).ok())
+        .unwrap_or_else(|| json!({ "keys": [] }));
+    ([(header::CACHE_CONTROL, "public, max-age=60")], Json(keys))
 }

@@ -12,8 +12,8 @@
 //!   whatever the request (`initialize`, `server/discover`, a GET stream);
 //! - a denied notification is accepted and dropped (202).
 //!
-//! In the 2026-07-28 revision the HTTP status follows the error code (`-32602` → 400,
-//! `-32601` → 404); before it, JSON-RPC errors travel with 200.
+//! The errors travel with HTTP 200, as servers answer them for a tool call (the Python SDK and
+//! rmcp alike, in both eras), so that a denial looks like any server's "unknown".
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -29,13 +29,14 @@ use crate::proxy::jsonrpc::code;
 use crate::proxy::parse::Incoming;
 
 /// Decides the request for the principal and records the decision. `Ok` carries the list
-/// filter for an allowed list request; `Err` the answer for a denied one.
+/// filter for an allowed list request and the caller's grants; `Err` the answer for a denied
+/// one.
 pub async fn decide(
     state: &AppState,
     principal: &Principal,
     identity: Option<&FederatedContext>,
     incoming: &Incoming,
-) -> Result<Option<ListScope>, Response> {
+) -> Result<(Option<ListScope>, EffectiveGrants), Response> {
     let upstream = incoming.upstream.name.as_str();
     let message = incoming.message.as_ref();
     let method = incoming.method();
@@ -79,7 +80,10 @@ pub async fn decide(
     )
     .increment(1);
     if decision.allowed {
-        return Ok(ListScope::for_method(&incoming.row, grants, upstream));
+        return Ok((
+            ListScope::for_method(&incoming.row, grants.clone(), upstream),
+            grants,
+        ));
     }
     tracing::info!(user.id = %principal.user_id, upstream, mcp.method = method.unwrap_or("-"), %decision, "denied");
     let id = incoming.error_id();
@@ -98,7 +102,6 @@ pub async fn decide(
         StatusCode::ACCEPTED.into_response()
     } else if unnamed {
         answer(
-            stateless,
             id,
             code::INVALID_PARAMS,
             format!("Invalid params: {} names no item", method.unwrap_or("-")),
@@ -139,16 +142,12 @@ fn denied_as_unknown(kind: UnknownItem, stateless: bool, id: Value, name: &str) 
         ),
         UnknownItem::Method => (code::METHOD_NOT_FOUND, "Method not found".to_owned(), None),
     };
-    answer(stateless, id, code, text, data)
+    answer(id, code, text, data)
 }
 
-/// A JSON-RPC error with the HTTP status of the request's revision.
-fn answer(stateless: bool, id: Value, code: i64, message: String, data: Option<Value>) -> Response {
-    let status = match code {
-        _ if !stateless => StatusCode::OK,
-        code::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
-        _ => StatusCode::BAD_REQUEST,
-    };
+/// A JSON-RPC error, with HTTP 200.
+fn answer(id: Value, code: i64, message: String, data: Option<Value>) -> Response {
+    let status = StatusCode::OK;
     let mut error = json!({ "code": code, "message": message });
     if let Some(data) = data {
         error["data"] = data;

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use mcpgate_credentials::{CredentialSource, Dependencies, UpstreamTarget};
 use mcpgate_crypto::SecretBox;
 use serde_json::Value;
 use url::Url;
@@ -37,15 +38,45 @@ pub struct Upstream {
     pub url: Url,
     pub response_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Resolves the upstream's own credentials for each request (step 5).
+    pub credentials: Arc<dyn CredentialSource>,
 }
 
 impl Upstream {
-    fn from_config(config: &UpstreamConfig) -> Result<Self, url::ParseError> {
+    /// The upstream with its credential source built (every problem reported, with its path).
+    fn from_config(
+        config: &UpstreamConfig,
+        index: usize,
+        deps: &Dependencies,
+    ) -> Result<Self, Vec<String>> {
+        let url =
+            Url::parse(&config.url).map_err(|e| vec![format!("upstreams[{index}].url: {e}")])?;
+        let response_timeout = Duration::from_millis(config.response_timeout_ms);
+        let target = UpstreamTarget {
+            name: config.name.clone(),
+            url: url.clone(),
+            // A credential's network calls (token endpoints) get most of the response
+            // timeout, so a hung authorization server fails the request in time.
+            timeout: response_timeout.mul_f64(0.8),
+        };
+        let credentials = mcpgate_credentials::build(
+            &target,
+            &config.credentials,
+            &format!("upstreams[{index}].credentials"),
+            deps,
+        )
+        .map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect::<Vec<_>>()
+        })?;
         Ok(Self {
             name: config.name.clone(),
-            url: Url::parse(&config.url)?,
-            response_timeout: Duration::from_millis(config.response_timeout_ms),
+            url,
+            response_timeout,
             idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            credentials,
         })
     }
 }
@@ -78,13 +109,25 @@ impl std::fmt::Debug for Proxy {
 }
 
 impl Proxy {
-    pub fn new(config: &Config, secret_box: Arc<SecretBox>) -> anyhow::Result<Self> {
+    /// Builds every upstream (with its credential source: call it inside the runtime) and
+    /// the pooled client. A credential problem anywhere fails the start with all of them.
+    pub fn new(
+        config: &Config,
+        secret_box: Arc<SecretBox>,
+        deps: &Dependencies,
+    ) -> anyhow::Result<Self> {
         let mut upstreams = HashMap::new();
-        for upstream in &config.upstreams {
-            upstreams.insert(
-                upstream.name.clone(),
-                Arc::new(Upstream::from_config(upstream)?),
-            );
+        let mut problems = Vec::new();
+        for (i, upstream) in config.upstreams.iter().enumerate() {
+            match Upstream::from_config(upstream, i, deps) {
+                Ok(u) => {
+                    upstreams.insert(upstream.name.clone(), Arc::new(u));
+                }
+                Err(e) => problems.extend(e),
+            }
+        }
+        if !problems.is_empty() {
+            anyhow::bail!("invalid upstream credentials: {}", problems.join("; "));
         }
         let proxy = &config.proxy;
         let client = reqwest::Client::builder()

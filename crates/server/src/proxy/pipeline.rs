@@ -16,11 +16,10 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::credentials::Credentials;
 use super::jsonrpc::code;
 use super::parse::{self, Incoming, MCP_SESSION_ID};
 use super::send::{self, Failure};
-use super::{relay, rpc_error};
+use super::{credentials, relay, rpc_error};
 use crate::app::AppState;
 use crate::auth;
 use crate::error::ApiError;
@@ -63,11 +62,11 @@ pub async fn handle(
     };
 
     // 4. RBAC, before anything leaves mcpgate.
-    let list_scope = match enforce::decide(&state, &principal, identity.as_deref(), &incoming).await
-    {
-        Ok(scope) => scope,
-        Err(response) => return response,
-    };
+    let (list_scope, grants) =
+        match enforce::decide(&state, &principal, identity.as_deref(), &incoming).await {
+            Ok(decided) => decided,
+            Err(response) => return response,
+        };
 
     // The client's session id opens only for the principal who created it.
     let session = match incoming.parts.headers.get(&MCP_SESSION_ID) {
@@ -90,10 +89,7 @@ pub async fn handle(
         _ => None,
     };
 
-    // 5. The upstream's own credentials.
-    let credentials = Credentials::none();
-
-    // 6 and 7. Send, and stream the answer back.
+    // 5. The upstream's own credentials, over the request as it will be sent.
     let Incoming {
         upstream,
         parts,
@@ -105,13 +101,27 @@ pub async fn handle(
         .as_ref()
         .map(|m| m.error_id())
         .unwrap_or(serde_json::Value::Null);
+    let mut forwarded = send::forwarded_headers(&parts.headers, session);
+    match credentials::resolve(
+        &upstream,
+        &principal,
+        identity.as_deref(),
+        &grants,
+        (&parts.method, &forwarded, &body),
+        &error_id,
+    )
+    .await
+    {
+        Ok(snapshot) => snapshot.apply(&mut forwarded),
+        Err(response) => return response,
+    }
+
+    // 6 and 7. Send, and stream the answer back.
     let result = match send::send(
         &proxy.client,
         &upstream,
         parts.method.clone(),
-        &parts.headers,
-        session,
-        credentials,
+        forwarded,
         body,
     )
     .await

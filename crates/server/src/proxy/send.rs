@@ -6,7 +6,6 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 
 use super::Upstream;
-use super::credentials::Credentials;
 use super::parse::{MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
@@ -28,15 +27,9 @@ pub enum Failure {
     Unreachable(String),
 }
 
-pub async fn send(
-    client: &reqwest::Client,
-    upstream: &Upstream,
-    method: Method,
-    headers: &HeaderMap,
-    session: Option<HeaderValue>,
-    credentials: Credentials,
-    body: Bytes,
-) -> Result<reqwest::Response, Failure> {
+/// The headers the upstream gets from the client's request: the protocol's, and the
+/// upstream's own session id.
+pub fn forwarded_headers(headers: &HeaderMap, session: Option<HeaderValue>) -> HeaderMap {
     let mut forwarded = HeaderMap::with_capacity(8);
     for (name, value) in headers {
         if forwarded_request_header(name) {
@@ -46,7 +39,18 @@ pub async fn send(
     if let Some(session) = session {
         forwarded.insert(MCP_SESSION_ID, session);
     }
-    credentials.apply(&mut forwarded);
+    forwarded
+}
+
+/// Sends the request with `headers` exactly as given (credentials applied: a SigV4
+/// signature covers them).
+pub async fn send(
+    client: &reqwest::Client,
+    upstream: &Upstream,
+    method: Method,
+    forwarded: HeaderMap,
+    body: Bytes,
+) -> Result<reqwest::Response, Failure> {
     let mut request = client
         .request(method, upstream.url.clone())
         .headers(forwarded);
