@@ -416,6 +416,13 @@ async fn two_replicas_on_one_postgres_refresh_exactly_once() {
         return;
     };
     // A second replica: same database, same keys, same public URL, its own pool and caches.
+    // Reached as behind a load balancer: on its own port, with the public Host.
+    let public_host = rig
+        .gateway
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
     let mut config = rig.config.clone();
     config.listen = "127.0.0.1:0".parse().unwrap();
     let replica = TestServer::start(config).await.unwrap();
@@ -431,10 +438,10 @@ async fn two_replicas_on_one_postgres_refresh_exactly_once() {
             } else {
                 replica.base.clone()
             };
-            let (access, barrier) = (access.clone(), barrier.clone());
+            let (access, barrier, host) = (access.clone(), barrier.clone(), public_host.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                tools_list(&base, &access).await
+                crate::oauth::list_tools_with_host(&base, &access, Some(&host)).await
             })
         })
         .collect();

@@ -136,10 +136,18 @@ pub async fn exchange_plain(
 
 /// `tools/list` on the `demo` upstream of the gateway at `base`.
 pub async fn list_tools(base: &str, token: &str) -> StatusCode {
+    list_tools_with_host(base, token, None).await
+}
+
+/// [`list_tools`] with a `Host` header (a replica reached behind a load balancer).
+pub async fn list_tools_with_host(base: &str, token: &str, host: Option<&str>) -> StatusCode {
     let meta = json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28",
                        "io.modelcontextprotocol/clientCapabilities": {} });
-    Client::new()
-        .post(format!("{base}/mcp/demo"))
+    let mut request = Client::new().post(format!("{base}/mcp/demo"));
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    request
         .bearer_auth(token)
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
