@@ -18,6 +18,9 @@ enum Scenario {
     /// Password hashing on the bounded pool, runtime latency while it is saturated, sealing,
     /// tokens.
     Crypto,
+    /// Upstream credentials: time each kind adds to a request, SigV4 signing, the runtime's
+    /// ticks while an AWS credential chain is slow.
+    Credentials,
     /// Identity-provider calls per 1000 tool calls (cold, warm, across an expiry).
     Identity,
     /// Sign-in throughput and an unrelated request during a sign-in flood (real binary).
@@ -62,6 +65,10 @@ fn main() -> anyhow::Result<()> {
         }
         // Builds its own runtimes (one per side, so their threads can be measured apart).
         Scenario::Proxy => scenarios::proxy::run(cli.short),
+        Scenario::Credentials => {
+            stats::print_machine("credentials", cli.short);
+            runtime()?.block_on(scenarios::credentials::run(cli.short))
+        }
         // Builds its own runtimes (fixture, gateway, load).
         Scenario::Rbac => scenarios::rbac_load::run(cli.short),
         Scenario::RbacEval => scenarios::rbac::run(cli.short),

@@ -1,5 +1,6 @@
 //! One module per `cargo xtask bench <scenario>`.
 
+pub mod credentials;
 pub mod crypto;
 pub mod identity;
 pub mod login;
