@@ -50,6 +50,8 @@ pub struct AppState {
     pub tokens: Arc<TokenValidator>,
     /// Upstreams, the pooled HTTP client and session sealing.
     pub proxy: Arc<Proxy>,
+    /// Static upstream secrets set through the admin API, sealed in the database.
+    pub upstream_secrets: Arc<crate::proxy::sealed::StoredSecrets>,
     /// RBAC: the merged policy and each user's cached grants.
     pub policy: Arc<Enforcer>,
     /// Decisions, written off the request path.
@@ -119,12 +121,16 @@ impl AppState {
             )),
             None => None,
         };
+        let upstream_secrets = Arc::new(crate::proxy::sealed::StoredSecrets::new(
+            store.clone(),
+            secret_box.clone(),
+        ));
         let proxy = Proxy::new(
             &config,
             secret_box.clone(),
             &mcpgate_credentials::Dependencies {
                 provider_tokens: Some(Arc::new(crate::identity::ProviderTokens(identity.clone()))),
-                sealed_secrets: None,
+                sealed_secrets: Some(upstream_secrets.clone()),
                 assertion_signer: assertion_signer.clone(),
                 http: None,
             },
@@ -152,6 +158,7 @@ impl AppState {
             authenticator: tokens.clone(),
             tokens,
             proxy: Arc::new(proxy),
+            upstream_secrets,
             assertion_signer,
         })
     }
@@ -248,6 +255,13 @@ pub fn router(state: AppState) -> Router {
             post(api::admin::disable),
         )
         .route("/api/v1/admin/users/{id}/enable", post(api::admin::enable))
+        .route("/api/v1/admin/upstreams", get(api::upstreams::list))
+        .route(
+            "/api/v1/admin/upstreams/{name}/secret",
+            get(api::upstreams::secret_status)
+                .put(api::upstreams::set_secret)
+                .delete(api::upstreams::delete_secret),
+        )
         .route("/api/v1/admin/policy", get(api::policy::show))
         .route("/api/v1/admin/roles", get(api::policy::list_roles))
         .route(

@@ -11,6 +11,7 @@ mod policy;
 mod pool;
 mod roles;
 mod schema;
+mod secrets;
 mod sessions;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -27,6 +28,7 @@ pub use oauth::{AuthorizationCode, CodeOutcome, OAuthClient, PendingLogin};
 pub use policy::{Activity, StoredGrant, StoredMapping, StoredPolicy, StoredRole, UserAccess};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
 pub use roles::Team;
+pub use secrets::UpstreamSecret;
 pub use sessions::SessionRecord;
 pub use time::now_ms;
 pub use tokens::{

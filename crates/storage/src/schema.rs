@@ -153,6 +153,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    upstream_secrets (upstream) {
+        upstream -> Text,
+        sealed -> Binary,
+        updated_at -> BigInt,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
     upstreams (id) {
         id -> Text,
         name -> Text,
@@ -282,6 +291,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pending_logins,
     consents,
     upstreams,
+    upstream_secrets,
     roles,
     role_grants,
     user_roles,

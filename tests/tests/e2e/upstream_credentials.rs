@@ -211,3 +211,207 @@ async fn bad_credential_config_stops_the_start_with_every_problem() {
     let text = format!("{e:#}");
     assert!(text.contains("upstreams[0].credentials"), "{text}");
 }
+
+/// The answer to one `headers` call by `token`: HTTP status and the JSON-RPC message.
+async fn call_headers(gateway: &TestServer, upstream: &str, token: &str) -> (StatusCode, Value) {
+    let r = reqwest::Client::new()
+        .post(gateway.url(&format!("/mcp/{upstream}")))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "headers")
+        .body(tool_call(1, "headers", json!({}), true).to_string())
+        .send()
+        .await
+        .expect("request");
+    let (status, ct, body) = read(r).await.expect("body");
+    let message = messages(&ct, &body).pop().unwrap_or(Value::Null);
+    (status, message)
+}
+
+async fn sealed_secret_through_the_admin_api(db: TestDb) {
+    let upstream = FixtureUpstream::start().await.unwrap();
+    let mut config = test_config(db.url());
+    config.bootstrap.admin_email = Some("root@example.com".into());
+    config.bootstrap.admin_password = Some(mcpgate_core::SecretString::new(
+        "correct horse battery staple",
+    ));
+    let mut sealed = upstream_config("sealed", &upstream.url);
+    sealed.credentials = credentials("kind = \"static\"\nheader = \"x-api-key\"\nsealed = true");
+    config.upstreams.push(sealed);
+    config
+        .upstreams
+        .push(upstream_config("plain", &upstream.url));
+    let gateway =
+        TestServer::start_with_tokens(config, TestTokens::new([("alice-token", "alice")]))
+            .await
+            .unwrap();
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(gateway.url("/api/v1/login"))
+        .json(&json!({"email": "root@example.com", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = login["access_token"].as_str().unwrap().to_owned();
+    let secret_url = gateway.url("/api/v1/admin/upstreams/sealed/secret");
+
+    // No secret yet: the call gets a clear JSON-RPC error, and nothing reaches the upstream.
+    let (status, message) = call_headers(&gateway, "sealed", "alice-token").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{message}");
+    assert!(
+        message["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"sealed\""),
+        "{message}"
+    );
+    let shown: Value = http
+        .get(&secret_url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown, json!({"upstream": "sealed", "set": false}));
+
+    // Set: the next call carries it; the API shows it redacted, never the value.
+    let r = http
+        .put(&secret_url)
+        .bearer_auth(&admin)
+        .json(&json!({"value": "first-key-123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let seen = seen_by_upstream(&gateway, "sealed", "alice-token").await;
+    assert_eq!(seen["x-api-key"], "first-key-123");
+    let shown: Value = http
+        .get(&secret_url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["set"], true);
+    assert_eq!(shown["value"], "[redacted]");
+    assert!(shown["updated_by"].is_string());
+    let listed = http
+        .get(gateway.url("/api/v1/admin/upstreams"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!listed.contains("first-key-123"), "{listed}");
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed[0]["name"], "sealed");
+    assert_eq!(listed[0]["credential_kinds"], json!(["static"]));
+    assert_eq!(listed[0]["sealed_secret"]["set"], true);
+    assert_eq!(listed[1]["name"], "plain");
+    assert!(listed[1].get("sealed_secret").is_none(), "{listed}");
+
+    // Stored sealed, not in the clear.
+    let store = db.store().await.unwrap();
+    let row = store.upstream_secret("sealed").await.unwrap().unwrap();
+    assert!(
+        !row.sealed
+            .windows(b"first-key-123".len())
+            .any(|w| w == b"first-key-123"),
+        "the secret is stored in the clear"
+    );
+
+    // Replaced: this replica uses the new value at once.
+    let r = http
+        .put(&secret_url)
+        .bearer_auth(&admin)
+        .json(&json!({"value": "second-key-456"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let seen = seen_by_upstream(&gateway, "sealed", "alice-token").await;
+    assert_eq!(seen["x-api-key"], "second-key-456");
+
+    // Bad input and the wrong upstream get clear errors.
+    for (url, body, want) in [
+        (&secret_url, json!({"value": ""}), StatusCode::BAD_REQUEST),
+        (
+            &secret_url,
+            json!({"value": "a\nb"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (&secret_url, json!({"secret": "x"}), StatusCode::BAD_REQUEST),
+        (
+            &gateway.url("/api/v1/admin/upstreams/plain/secret"),
+            json!({"value": "x"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            &gateway.url("/api/v1/admin/upstreams/nope/secret"),
+            json!({"value": "x"}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let r = http
+            .put(url.as_str())
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{url} {body}");
+    }
+    // Only administrators.
+    let r = http
+        .put(&secret_url)
+        .bearer_auth("alice-token")
+        .json(&json!({"value": "mine"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // Deleted: calls fail again, a second delete is 404.
+    let r = http
+        .delete(&secret_url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, _) = call_headers(&gateway, "sealed", "alice-token").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let r = http
+        .delete(&secret_url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    gateway.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sealed_static_secret_set_through_the_admin_api_reaches_the_upstream_sqlite() {
+    sealed_secret_through_the_admin_api(TestDb::sqlite().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sealed_static_secret_set_through_the_admin_api_reaches_the_upstream_postgres() {
+    let Some(db) = TestDb::postgres("sealed_secret").await.unwrap() else {
+        return;
+    };
+    sealed_secret_through_the_admin_api(db).await;
+}

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod me;
 pub mod policy;
+pub mod upstreams;
 
 use mcpgate_storage::User;
 use serde::Serialize;

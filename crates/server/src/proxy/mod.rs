@@ -11,6 +11,7 @@ pub mod origin;
 pub mod parse;
 pub mod pipeline;
 pub mod relay;
+pub mod sealed;
 pub mod send;
 pub mod session;
 

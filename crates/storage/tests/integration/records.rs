@@ -177,3 +177,30 @@ async fn audit_and_policy(f: Fixture) {
     assert_eq!(f.replica().await.policy_version().await.unwrap(), 2);
 }
 both_backends!(audit_batches_and_policy_version, super::audit_and_policy);
+
+async fn upstream_secrets(f: Fixture) {
+    let s = &f.store;
+    assert_eq!(s.upstream_secret("billing").await.unwrap(), None);
+    s.put_upstream_secret("billing", b"sealed-1", "admin-1")
+        .await
+        .unwrap();
+    let first = s.upstream_secret("billing").await.unwrap().unwrap();
+    assert_eq!(first.sealed, b"sealed-1");
+    assert_eq!(first.updated_by, "admin-1");
+    // Replacing keeps one row per upstream.
+    s.put_upstream_secret("billing", b"sealed-2", "admin-2")
+        .await
+        .unwrap();
+    let second = s.upstream_secret("billing").await.unwrap().unwrap();
+    assert_eq!(second.sealed, b"sealed-2");
+    assert_eq!(second.updated_by, "admin-2");
+    assert!(second.updated_at >= first.updated_at);
+    assert_eq!(s.upstream_secret("other").await.unwrap(), None);
+    assert!(s.delete_upstream_secret("billing").await.unwrap());
+    assert!(!s.delete_upstream_secret("billing").await.unwrap());
+    assert_eq!(s.upstream_secret("billing").await.unwrap(), None);
+}
+both_backends!(
+    upstream_secrets_are_set_replaced_and_deleted,
+    super::upstream_secrets
+);
