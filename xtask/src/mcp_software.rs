@@ -14,8 +14,9 @@ use crate::util::{root, step};
 
 /// The Python `mcp` SDK; `cargo xtask dev` prints it in its install line too.
 pub const PYTHON_SDK_PIN: &str = "mcp==2.3.0";
-/// Python packages: the SDK and the HTTP client its 2.x line is built on.
-const PYTHON_PINS: &[&str] = &[PYTHON_SDK_PIN, "httpx2==2.16.2"];
+/// Python packages: the SDK and the HTTP client its 2.x line is built on; botocore checks
+/// SigV4 signatures as AWS computes them.
+const PYTHON_PINS: &[&str] = &[PYTHON_SDK_PIN, "httpx2==2.16.2", "botocore==1.44.18"];
 /// npm packages: the MCP reference server, and the OpenID-certified `oidc-provider` that
 /// `fixtures/oidc-provider/realm.mjs` shapes as a Keycloak realm (same pin as its package.json).
 const NPM_PINS: &[&str] = &[

@@ -1220,3 +1220,227 @@ async fn keycloak_roles_and_groups_map_to_rbac_roles_and_follow_changes_in_the_r
     assert_eq!(tool_names(&base, &bob).await, ["echo"]);
     assert_eq!(tool_names(&base, &alice).await, ["headers", "slow"]);
 }
+
+/// A strict RFC 8693 security token service for the tests: it takes the user's access token at
+/// the realm as `subject_token`, asks the realm's user-info endpoint whose it is (a real check:
+/// a token of another user, or none, is refused), and answers `exchanged-for-{sub}`. Counts
+/// exchanges per subject.
+struct Sts {
+    url: String,
+    by_sub: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl Sts {
+    /// `userinfo`: the realm's user-info URL, known once the realm runs.
+    async fn start(userinfo: Arc<std::sync::OnceLock<String>>) -> Self {
+        use axum::extract::{Form, State};
+        use axum::response::IntoResponse;
+        type Counts = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+        async fn token(
+            State((userinfo, counts)): State<(Arc<std::sync::OnceLock<String>>, Counts)>,
+            Form(form): Form<std::collections::HashMap<String, String>>,
+        ) -> axum::response::Response {
+            let refuse = |error: &str| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({ "error": error })),
+                )
+                    .into_response()
+            };
+            let field = |name: &str| form.get(name).map(String::as_str);
+            if field("grant_type") != Some("urn:ietf:params:oauth:grant-type:token-exchange") {
+                return refuse("unsupported_grant_type");
+            }
+            if field("subject_token_type") != Some("urn:ietf:params:oauth:token-type:access_token")
+                || field("audience") != Some("orders-api")
+            {
+                return refuse("invalid_request");
+            }
+            let Some(subject) = field("subject_token") else {
+                return refuse("invalid_request");
+            };
+            let who = Client::new()
+                .get(userinfo.get().cloned().unwrap_or_default())
+                .bearer_auth(subject)
+                .send()
+                .await
+                .unwrap();
+            if !who.status().is_success() {
+                return refuse("invalid_grant");
+            }
+            let sub = who.json::<Value>().await.unwrap()["sub"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            *counts.lock().unwrap().entry(sub.clone()).or_default() += 1;
+            axum::Json(json!({
+                "access_token": format!("exchanged-for-{sub}"),
+                "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                "token_type": "Bearer",
+                "expires_in": 300,
+            }))
+            .into_response()
+        }
+        let by_sub: Counts = Arc::default();
+        let router = axum::Router::new()
+            .route("/token", axum::routing::post(token))
+            .with_state((userinfo, by_sub.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, by_sub }
+    }
+}
+
+/// The subject the realm says `token` belongs to (`None`: the realm refuses it).
+async fn realm_subject(rig: &IdRig, token: &str) -> Option<String> {
+    let r = Client::new()
+        .get(format!(
+            "{}/realms/test/protocol/openid-connect/userinfo",
+            rig.realm.server_url
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    if !r.status().is_success() {
+        return None;
+    }
+    Some(r.json::<Value>().await.unwrap()["sub"].as_str()?.to_owned())
+}
+
+const ALICE_SUB: &str = "0f8c3b1e-7a4d-4c55-9a63-2b1f6e0d9a11";
+const BOB_SUB: &str = "6d2e9f40-1c3b-4e7a-8f5d-3a9b0c7e2d44";
+
+/// A rig whose upstream `demo` has `credentials`, with alice and bob signed in through the
+/// realm: the rig and their mcpgate access tokens with their subjects at the realm.
+async fn rig_with_two_users(
+    test: &str,
+    credentials: &str,
+) -> Option<(IdRig, [(&'static str, String); 2])> {
+    let credentials = crate::upstream_credentials::credentials(credentials);
+    // Tokens live 5 s: long enough to check each one at the realm after a round of calls.
+    let options = RealmOptions {
+        access_token_ttl: 5,
+        ..keycloak_opaque()
+    };
+    let rig = IdRig::start(test, options, TestDb::sqlite().unwrap(), |c| {
+        c.auth.user_context_ttl_secs = 1;
+        c.upstreams[0].credentials = credentials;
+    })
+    .await?;
+    let mut tokens = Vec::new();
+    for who in ["alice", "bob"] {
+        let t = federated_tokens(&rig, &browser(), who).await.unwrap();
+        tokens.push(t["access_token"].as_str().unwrap().to_owned());
+    }
+    let bob = tokens.pop().unwrap();
+    let alice = tokens.pop().unwrap();
+    Some((rig, [(ALICE_SUB, alice), (BOB_SUB, bob)]))
+}
+
+/// 100 concurrent `headers` calls on `demo`, alternating between the users: for each, the
+/// caller's subject and the bearer the upstream received.
+async fn concurrent_calls(
+    rig: &IdRig,
+    users: &[(&'static str, String); 2],
+) -> Vec<(&'static str, String)> {
+    let calls = (0..100).map(|i| {
+        let (sub, token) = users[i % 2].clone();
+        let gateway = &rig.gateway;
+        async move {
+            let seen = crate::upstream_credentials::seen_by_upstream(gateway, "demo", &token).await;
+            let authorization = seen["authorization"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no credential reached the upstream: {seen}"));
+            (
+                sub,
+                authorization.strip_prefix("Bearer ").unwrap().to_owned(),
+            )
+        }
+    });
+    futures::future::join_all(calls).await
+}
+
+/// Through the whole gateway, with tokens the realm issued: an upstream with `login_token`
+/// receives each caller's own access token at the realm (checked at the realm), and after the
+/// tokens expire, 100 concurrent calls of two users get one refresh per user and no failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_token_upstream_gets_each_users_own_token_refreshed_once_under_load() {
+    let Some((rig, users)) = rig_with_two_users(
+        "login_token_upstream",
+        "kind = \"login_token\"\nprovider = \"corp\"",
+    )
+    .await
+    else {
+        return;
+    };
+    for round in ["fresh", "after expiry"] {
+        if round == "after expiry" {
+            // The realm's tokens (5 s) and the user contexts (1 s) expire.
+            tokio::time::sleep(Duration::from_millis(5200)).await;
+        }
+        rig.realm.reset_counts().await.unwrap();
+        let mut subjects = std::collections::HashMap::new();
+        for (sub, token) in concurrent_calls(&rig, &users).await {
+            if !subjects.contains_key(&token) {
+                let at_realm = realm_subject(&rig, &token).await;
+                subjects.insert(token.clone(), at_realm);
+            }
+            assert_eq!(
+                subjects[&token].as_deref(),
+                Some(sub),
+                "{round}: a call reached the upstream with another user's token or one the \
+                 realm refuses"
+            );
+        }
+        assert_eq!(subjects.len(), 2, "{round}: one current token per user");
+        if round == "after expiry" {
+            let refreshes = rig.realm.count("token").await.unwrap();
+            assert_eq!(refreshes, 2, "one refresh per user, not {refreshes}");
+        }
+    }
+}
+
+/// `token_exchange` with the user's realm token as the subject: the upstream receives the
+/// token the STS issued for that same user (the STS checks the subject token at the realm),
+/// one exchange per user for 100 concurrent calls, and none again while it is valid.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_exchange_upstream_gets_a_token_exchanged_once_per_user() {
+    // The STS asks the realm, which starts inside the rig: it learns the URL after.
+    let userinfo = Arc::new(std::sync::OnceLock::<String>::new());
+    let sts = Sts::start(userinfo.clone()).await;
+    let Some((rig, users)) = rig_with_two_users(
+        "token_exchange_upstream",
+        &format!(
+            "kind = \"token_exchange\"\ntoken_endpoint = {:?}\nsubject_token = \"login_token\"\n\
+             provider = \"corp\"\naudience = \"orders-api\"",
+            sts.url
+        ),
+    )
+    .await
+    else {
+        return;
+    };
+    userinfo
+        .set(format!(
+            "{}/realms/test/protocol/openid-connect/userinfo",
+            rig.realm.server_url
+        ))
+        .unwrap();
+    for _ in 0..2 {
+        for (sub, token) in concurrent_calls(&rig, &users).await {
+            assert_eq!(
+                token,
+                format!("exchanged-for-{sub}"),
+                "another user's token"
+            );
+        }
+    }
+    let exchanges = sts.by_sub.lock().unwrap().clone();
+    assert_eq!(
+        exchanges,
+        [(ALICE_SUB.to_owned(), 1), (BOB_SUB.to_owned(), 1)].into(),
+        "one exchange per user"
+    );
+}
