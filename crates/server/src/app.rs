@@ -281,6 +281,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(api::policy::delete_mapping),
         )
         .merge(cors_public)
+        // Inside the body limit: the bodies it reads are already bounded.
+        .layer(axum::middleware::from_fn(crate::control_chars::reject))
         .layer(body_limit)
         .merge(mcp)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })

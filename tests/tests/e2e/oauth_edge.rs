@@ -6,7 +6,9 @@ use mcpgate_tests::TestDb;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use crate::oauth::{AuthRig, PASSWORD, USER};
+use crate::oauth::{AuthRig, PASSWORD, USER, authorize_url, pkce};
+
+const CB: &str = "http://127.0.0.1/callback";
 
 /// Runs `$body(db)` as two tests: on SQLite and on PostgreSQL (skipped when not configured).
 macro_rules! on_both_backends {
@@ -30,6 +32,119 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+async fn register_json(rig: &AuthRig, body: &Value) -> reqwest::Response {
+    Client::new()
+        .post(rig.url("/oauth/register"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+// ---- item 5: control characters are refused at the edge, the same on both backends -------
+
+async fn control_characters_refused(db: TestDb) {
+    let rig = AuthRig::start_on(db, |_| {}).await;
+    let client_id = rig.register(CB).await;
+    let p = pkce();
+    let c = Client::new();
+
+    // Query: /oauth/authorize with a NUL in client_id (a page, not a redirect).
+    let r = c
+        .get(authorize_url(
+            &rig,
+            "evil\u{0}client",
+            CB,
+            &p.challenge,
+            &[],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("location").is_none());
+    let r = c
+        .get(authorize_url(
+            &rig,
+            &client_id,
+            CB,
+            &p.challenge,
+            &[("state", "a\u{1}b")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // Form bodies: the token and revocation endpoints answer in OAuth JSON.
+    for (path, form) in [
+        (
+            "/oauth/token",
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("code_verifier", "y"),
+                ("client_id", "evil\u{0}client"),
+            ],
+        ),
+        (
+            "/oauth/revoke",
+            vec![("token", "a\u{0}b"), ("client_id", "c")],
+        ),
+    ] {
+        let r = c.post(rig.url(path)).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "invalid_request",
+            "{path}"
+        );
+    }
+
+    // The sign-in page's form.
+    let r = c
+        .post(rig.url("/login"))
+        .form(&[("email", "ada\u{0}@example.com"), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // JSON bodies: registration (RFC 7591 shape) and the API.
+    let r = register_json(
+        &rig,
+        &json!({"redirect_uris": [CB], "client_name": "Nice\u{0}Client"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "invalid_client_metadata"
+    );
+    for email in ["ada\u{0}@example.com", "\u{0}", "ada@example.com\u{7f}"] {
+        let r = c
+            .post(rig.url("/api/v1/login"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{email:?}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    }
+    // Ordinary input still works.
+    let r = c
+        .post(rig.url("/api/v1/login"))
+        .json(&json!({ "email": USER, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+on_both_backends!(
+    control_characters_are_a_400_on_every_backend,
+    super::control_characters_refused
+);
 
 // ---- item 8: emails are NFKC-normalised and lower-cased for lookup and uniqueness -------
 
