@@ -6,7 +6,7 @@ use mcpgate_tests::TestDb;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use crate::oauth::{AuthRig, PASSWORD, USER, authorize_url, pkce};
+use crate::oauth::{AuthRig, PASSWORD, USER, authorize_url, browser, drive, pkce};
 
 const CB: &str = "http://127.0.0.1/callback";
 
@@ -40,6 +40,52 @@ async fn register_json(rig: &AuthRig, body: &Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
+}
+
+// ---- item 6: loopback redirects vary only in the port ------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn loopback_redirect_tricks_are_shown_an_error_and_never_followed() {
+    let rig = AuthRig::start().await;
+    let client_id = rig.register(CB).await;
+    let p = pkce();
+    let b = browser();
+    // Signed in first, so a match would redirect straight away.
+    drive(
+        &rig,
+        &b,
+        &authorize_url(&rig, &client_id, CB, &p.challenge, &[]),
+    )
+    .await;
+    for bad in [
+        "http://127.0.0.1:5000/callback#x",
+        "http://evil@127.0.0.1:5000/callback",
+        "http://127.0.0.1:5000/a/../callback",
+        "http://0x7f.0.0.1:5000/callback",
+        "http://127.1:5000/callback",
+        "http://%31%32%37.0.0.1:5000/callback",
+    ] {
+        let r = b
+            .get(authorize_url(&rig, &client_id, bad, &p.challenge, &[]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(r.headers().get("location").is_none(), "{bad}");
+        assert!(r.text().await.unwrap().contains("not registered"), "{bad}");
+    }
+    let r = b
+        .get(authorize_url(
+            &rig,
+            &client_id,
+            "http://127.0.0.1:5000/callback",
+            &p.challenge,
+            &[],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 
 // ---- item 5: control characters are refused at the edge, the same on both backends -------
