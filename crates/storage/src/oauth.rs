@@ -38,6 +38,9 @@ pub struct AuthorizationCode {
     pub code_hash: Vec<u8>,
     pub client_id: String,
     pub user_id: String,
+    /// The `redirect_uri` the authorization request sent; empty when it sent none (the
+    /// client's only registered one was used), so the token request need not send it
+    /// (RFC 6749 §4.1.3).
     pub redirect_uri: String,
     pub code_challenge: String,
     pub resource: String,

@@ -5,8 +5,9 @@
 use mcpgate_tests::TestDb;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use url::Url;
 
-use crate::oauth::{AuthRig, PASSWORD, USER, authorize_url, browser, drive, pkce};
+use crate::oauth::{AuthRig, PASSWORD, USER, authorize_url, browser, drive, exchange, pkce};
 
 const CB: &str = "http://127.0.0.1/callback";
 
@@ -33,6 +34,12 @@ macro_rules! on_both_backends {
     };
 }
 
+fn param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 async fn register_json(rig: &AuthRig, body: &Value) -> reqwest::Response {
     Client::new()
         .post(rig.url("/oauth/register"))
@@ -40,6 +47,114 @@ async fn register_json(rig: &AuthRig, body: &Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
+}
+
+// ---- item 11: redirect_uri at the token endpoint only when it was sent -------------------
+
+/// An authorization request without `redirect_uri` (the client has one registered URI).
+fn authorize_without_redirect(rig: &AuthRig, client_id: &str, challenge: &str) -> String {
+    let mut url = Url::parse(&rig.url("/oauth/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "st-1")
+        .append_pair("resource", &rig.resource("demo"));
+    url.to_string()
+}
+
+async fn exchange_without_redirect(
+    rig: &AuthRig,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+) -> reqwest::Response {
+    Client::new()
+        .post(rig.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_endpoint_asks_for_redirect_uri_only_when_authorize_had_it() {
+    let rig = AuthRig::start().await;
+    let client_id = rig.register(CB).await;
+    let b = browser();
+
+    // Left out at /authorize (RFC 6749 §4.1.3): the exchange without it succeeds.
+    let p = pkce();
+    let back = drive(
+        &rig,
+        &b,
+        &authorize_without_redirect(&rig, &client_id, &p.challenge),
+    )
+    .await;
+    assert!(back.as_str().starts_with(CB), "{back}");
+    let code = param(&back, "code").unwrap();
+    let r = exchange_without_redirect(&rig, &client_id, &code, &p.verifier).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert!(r.json::<Value>().await.unwrap()["access_token"].is_string());
+
+    // Left out, then sent at /token: it must still be the one the code went to.
+    let p = pkce();
+    let back = drive(
+        &rig,
+        &b,
+        &authorize_without_redirect(&rig, &client_id, &p.challenge),
+    )
+    .await;
+    let code = param(&back, "code").unwrap();
+    let r = exchange(
+        &rig,
+        &client_id,
+        &code,
+        &p.verifier,
+        "http://127.0.0.1/elsewhere",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+
+    // Sent at /authorize: the exchange must repeat it, exactly.
+    let sent = "http://127.0.0.1:5555/callback";
+    for attempt in [None, Some("http://127.0.0.1:5556/callback")] {
+        let p = pkce();
+        let back = drive(
+            &rig,
+            &b,
+            &authorize_url(&rig, &client_id, sent, &p.challenge, &[]),
+        )
+        .await;
+        let code = param(&back, "code").unwrap();
+        let r = match attempt {
+            None => exchange_without_redirect(&rig, &client_id, &code, &p.verifier).await,
+            Some(other) => exchange(&rig, &client_id, &code, &p.verifier, other).await,
+        };
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{attempt:?}");
+        let error = r.json::<Value>().await.unwrap()["error"].clone();
+        assert!(
+            error == "invalid_request" || error == "invalid_grant",
+            "{attempt:?}: {error}"
+        );
+    }
+    let p = pkce();
+    let back = drive(
+        &rig,
+        &b,
+        &authorize_url(&rig, &client_id, sent, &p.challenge, &[]),
+    )
+    .await;
+    let code = param(&back, "code").unwrap();
+    let r = exchange(&rig, &client_id, &code, &p.verifier, sent).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 // ---- item 6: loopback redirects vary only in the port ------------------------------------

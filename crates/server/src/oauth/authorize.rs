@@ -26,6 +26,8 @@ use crate::web::{csrf, pages, session};
 pub(crate) struct Request {
     client: Client,
     redirect_uri: String,
+    /// Whether the request named `redirect_uri` (else the only registered one is used).
+    redirect_uri_sent: bool,
     state: Option<String>,
     code_challenge: String,
     resource: String,
@@ -103,6 +105,7 @@ async fn validate(state: &AppState, params: &Params) -> Result<Request, Refusal>
                 "The redirect URI is not registered for this client, so mcpgate will not send you there.",
             ));
         }
+        // RFC 6749 §4.1.1: optional when the client registered exactly one.
         (None, [only]) => only.clone(),
         (None, _) => {
             return Err(show(
@@ -168,6 +171,7 @@ async fn validate(state: &AppState, params: &Params) -> Result<Request, Refusal>
     Ok(Request {
         client,
         redirect_uri,
+        redirect_uri_sent: params.get("redirect_uri").is_some(),
         state: client_state,
         code_challenge: code_challenge.to_owned(),
         resource,
@@ -378,7 +382,12 @@ async fn issue_code(state: &AppState, request: &Request, user: &User) -> Respons
         code_hash: hash.as_bytes().to_vec(),
         client_id: request.client.client_id.clone(),
         user_id: user.id.clone(),
-        redirect_uri: request.redirect_uri.clone(),
+        // What the token request must repeat: only a redirect_uri that was sent.
+        redirect_uri: if request.redirect_uri_sent {
+            request.redirect_uri.clone()
+        } else {
+            String::new()
+        },
         code_challenge: request.code_challenge.clone(),
         resource: request.resource.clone(),
         scopes: request.scopes.clone(),
