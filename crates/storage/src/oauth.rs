@@ -201,15 +201,16 @@ impl Store {
         )
     }
 
-    /// The scopes a user approved for a client, if any.
+    /// The scopes a user approved for a client on one upstream (its RFC 8707 resource), if any.
     pub async fn get_consent(
         &self,
         user_id: &str,
         client_id: &str,
+        resource: &str,
     ) -> Result<Option<String>, StorageError> {
         with_conn!(self, |conn| {
             Ok(co::table
-                .find((user_id, client_id))
+                .find((user_id, client_id, resource))
                 .select(co::scopes)
                 .first(conn)
                 .await
@@ -217,10 +218,12 @@ impl Store {
         })
     }
 
+    /// Records (or replaces) what a user approved for a client on one upstream.
     pub async fn put_consent(
         &self,
         user_id: &str,
         client_id: &str,
+        resource: &str,
         scopes: &str,
     ) -> Result<(), StorageError> {
         let now = now_ms();
@@ -229,10 +232,11 @@ impl Store {
                 .values((
                     co::user_id.eq(user_id),
                     co::client_id.eq(client_id),
+                    co::resource.eq(resource),
                     co::scopes.eq(scopes),
                     co::created_at.eq(now),
                 ))
-                .on_conflict((co::user_id, co::client_id))
+                .on_conflict((co::user_id, co::client_id, co::resource))
                 .do_update()
                 .set(co::scopes.eq(scopes))
                 .execute(conn)
@@ -241,11 +245,16 @@ impl Store {
         Ok(())
     }
 
+    /// Withdraws a user's consent for a client, on every upstream.
     pub async fn delete_consent(&self, user_id: &str, client_id: &str) -> Result<(), StorageError> {
         let changed = with_conn!(self, |conn| {
-            diesel::delete(co::table.find((user_id, client_id)))
-                .execute(conn)
-                .await?
+            diesel::delete(
+                co::table
+                    .filter(co::user_id.eq(user_id))
+                    .filter(co::client_id.eq(client_id)),
+            )
+            .execute(conn)
+            .await?
         });
         one_changed(changed)
     }

@@ -7,7 +7,9 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::oauth::{AuthRig, PASSWORD, USER, authorize_url, browser, drive, exchange, pkce};
+use crate::oauth::{
+    AuthRig, PASSWORD, USER, authorize_url, browser, drive, exchange, hidden_field, pkce,
+};
 
 const CB: &str = "http://127.0.0.1/callback";
 
@@ -202,6 +204,84 @@ async fn loopback_redirect_tricks_are_shown_an_error_and_never_followed() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
+
+// ---- item 4: consent per (user, client, upstream, scopes) --------------------------------
+
+async fn consent_per_upstream_and_scope(db: TestDb) {
+    let rig = AuthRig::start_on(db, |_| {}).await;
+    let client_id = rig.register(CB).await;
+    let p = pkce();
+    let b = browser();
+    let url = |upstream: &str, scope: &str| {
+        let mut u = Url::parse(&authorize_url(&rig, &client_id, CB, &p.challenge, &[])).unwrap();
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .filter(|(k, _)| k != "resource")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs)
+            .append_pair("resource", &rig.resource(upstream))
+            .append_pair("scope", scope);
+        u.to_string()
+    };
+    let silent = |target: String| {
+        let b = b.clone();
+        async move {
+            let r = b.get(&target).send().await.unwrap();
+            let status = r.status();
+            let location = r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            let asked = status == StatusCode::OK
+                && r.text()
+                    .await
+                    .unwrap()
+                    .contains("action=\"/oauth/authorize\"");
+            match (status, location, asked) {
+                (StatusCode::SEE_OTHER, Some(l), _) if l.starts_with(CB) => true,
+                (StatusCode::OK, _, true) => false,
+                other => panic!("neither a code nor the consent page: {other:?}"),
+            }
+        }
+    };
+    // Approve reading on demo.
+    drive(&rig, &b, &url("demo", "mcp:read")).await;
+    assert!(
+        silent(url("demo", "mcp:read")).await,
+        "same upstream, same scope"
+    );
+    assert!(
+        !silent(url("demo", "mcp")).await,
+        "a wider scope asks again"
+    );
+    assert!(
+        !silent(url("other", "mcp:read")).await,
+        "another upstream asks again"
+    );
+    // Approve full use of demo: reading (included in mcp) goes silently, other still asks.
+    drive(&rig, &b, &url("demo", "mcp")).await;
+    assert!(silent(url("demo", "mcp")).await);
+    assert!(silent(url("demo", "mcp:read")).await, "a subset is silent");
+    assert!(!silent(url("other", "mcp")).await);
+    // The consent page names the upstream it is for.
+    let html = b
+        .get(url("other", "mcp"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&rig.resource("other")), "{html}");
+    let _ = hidden_field(&html, "csrf");
+}
+on_both_backends!(
+    consent_is_per_upstream_and_scope,
+    super::consent_per_upstream_and_scope
+);
 
 // ---- item 5: control characters are refused at the edge, the same on both backends -------
 

@@ -3,7 +3,8 @@
 //! Until the client and its redirect URI are verified, errors are shown to the person and
 //! never redirected (RFC 6749 §4.1.2.1: no open redirector). After that, errors go back to the
 //! client with `state` and `iss` (RFC 9207). A new client always asks for consent; approval
-//! is remembered per user and client.
+//! is remembered per user, client and upstream, for the scopes approved: another upstream or
+//! a wider scope asks again.
 
 use axum::Form;
 use axum::extract::{RawQuery, State};
@@ -201,6 +202,11 @@ impl Request {
         &self.scopes
     }
 
+    /// The upstream asked for (its RFC 8707 resource URL).
+    pub(crate) fn resource(&self) -> &str {
+        &self.resource
+    }
+
     /// The origin of the (verified) redirect URI.
     pub(crate) fn redirect_origin(&self) -> String {
         Url::parse(&self.redirect_uri)
@@ -280,15 +286,10 @@ pub async fn start(
     };
     let approved = match state
         .store
-        .get_consent(&user.id, &request.client.client_id)
+        .get_consent(&user.id, &request.client.client_id, &request.resource)
         .await
     {
-        Ok(scopes) => scopes.is_some_and(|held| {
-            request
-                .scopes
-                .split_ascii_whitespace()
-                .all(|s| held.split_ascii_whitespace().any(|h| h == s))
-        }),
+        Ok(held) => held.is_some_and(|held| crate::web::consent::covers(&held, &request.scopes)),
         Err(e) => return crate::web::login::error_page(e.into()),
     };
     if approved {
@@ -362,7 +363,12 @@ pub async fn decide(
     }
     if let Err(e) = state
         .store
-        .put_consent(&user.id, &request.client.client_id, &request.scopes)
+        .put_consent(
+            &user.id,
+            &request.client.client_id,
+            &request.resource,
+            &request.scopes,
+        )
         .await
     {
         return crate::web::login::error_page(e.into());

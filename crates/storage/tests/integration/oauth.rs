@@ -82,21 +82,40 @@ both_backends!(authorization_codes_single_use, super::codes);
 async fn consents(f: Fixture) {
     let s = &f.store;
     let user = f.user("consent@example.com").await;
-    assert_eq!(s.get_consent(&user.id, "c1").await.unwrap(), None);
-    s.put_consent(&user.id, "c1", "mcp").await.unwrap();
-    s.put_consent(&user.id, "c1", "mcp mcp:read").await.unwrap();
+    let (a, b) = ("https://gw.example/mcp/a", "https://gw.example/mcp/b");
+    assert_eq!(s.get_consent(&user.id, "c1", a).await.unwrap(), None);
+    s.put_consent(&user.id, "c1", a, "mcp:read").await.unwrap();
+    s.put_consent(&user.id, "c1", a, "mcp mcp:read")
+        .await
+        .unwrap();
     assert_eq!(
-        s.get_consent(&user.id, "c1").await.unwrap().as_deref(),
+        s.get_consent(&user.id, "c1", a).await.unwrap().as_deref(),
         Some("mcp mcp:read")
     );
-    assert_eq!(s.get_consent(&user.id, "c2").await.unwrap(), None);
+    // Per upstream: consent for `a` is none for `b`; each keeps its own scopes.
+    assert_eq!(s.get_consent(&user.id, "c1", b).await.unwrap(), None);
+    s.put_consent(&user.id, "c1", b, "mcp:read").await.unwrap();
+    assert_eq!(
+        s.get_consent(&user.id, "c1", b).await.unwrap().as_deref(),
+        Some("mcp:read")
+    );
+    assert_eq!(
+        s.get_consent(&user.id, "c1", a).await.unwrap().as_deref(),
+        Some("mcp mcp:read")
+    );
+    assert_eq!(s.get_consent(&user.id, "c2", a).await.unwrap(), None);
+    // Withdrawing a client's consent withdraws it for every upstream.
     s.delete_consent(&user.id, "c1").await.unwrap();
+    assert_eq!(s.get_consent(&user.id, "c1", b).await.unwrap(), None);
     assert!(matches!(
         s.delete_consent(&user.id, "c1").await,
         Err(StorageError::NotFound)
     ));
 }
-both_backends!(consents_remembered_per_user_and_client, super::consents);
+both_backends!(
+    consents_remembered_per_user_client_and_upstream,
+    super::consents
+);
 
 async fn pending_logins(f: Fixture) {
     use mcpgate_storage::PendingLogin;
