@@ -139,6 +139,28 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes dynamically registered clients created before `created_before` that never
+    /// obtained a token or an authorization code; returns how many went. One statement, so
+    /// replicas sweeping at once cannot delete a client between its check and its first use.
+    pub async fn delete_unused_clients(&self, created_before: i64) -> Result<usize, StorageError> {
+        use crate::schema::token_families as tf;
+        with_conn!(self, |conn| {
+            Ok(diesel::delete(
+                oc::table
+                    .filter(oc::registration.eq("dcr"))
+                    .filter(oc::created_at.lt(created_before))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(
+                        tf::table.filter(tf::client_id.eq(oc::client_id.nullable())),
+                    )))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(
+                        ac::table.filter(ac::client_id.eq(oc::client_id)),
+                    ))),
+            )
+            .execute(conn)
+            .await?)
+        })
+    }
+
     pub async fn get_client(&self, client_id: &str) -> Result<Option<OAuthClient>, StorageError> {
         with_conn!(self, |conn| {
             Ok(oc::table

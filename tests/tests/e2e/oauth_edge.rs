@@ -2,6 +2,8 @@
 //! consent per upstream and scope, control characters refused at the edge, strict loopback
 //! redirects, Unicode-normalised emails, and `redirect_uri` only when it was sent.
 
+use std::time::Duration;
+
 use mcpgate_tests::TestDb;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -204,6 +206,122 @@ async fn loopback_redirect_tricks_are_shown_an_error_and_never_followed() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
+
+// ---- item 1: dynamic registration is bounded, limited, expired and counted ---------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dcr_metadata_is_bounded() {
+    let rig = AuthRig::start().await;
+    let long_uri = format!("https://a.example/{}", "a".repeat(2100));
+    let many: Vec<String> = (0..11)
+        .map(|i| format!("https://a.example/cb{i}"))
+        .collect();
+    for (body, error) in [
+        (
+            json!({"redirect_uris": [CB], "client_name": "x".repeat(10_000)}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [CB], "padding": "x".repeat(64 * 1024)}),
+            "invalid_client_metadata",
+        ),
+        (json!({"redirect_uris": [long_uri]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": many}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": [CB], "logo_uri": long_uri}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [CB], "contacts": vec!["a@example.com"; 100]}),
+            "invalid_client_metadata",
+        ),
+    ] {
+        let r = register_json(&rig, &body).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let got: Value = r.json().await.unwrap();
+        assert_eq!(got["error"], error, "{got}");
+    }
+    let ok = register_json(
+        &rig,
+        &json!({"redirect_uris": [CB, "https://a.example/cb"], "client_name": "Normal",
+                "logo_uri": "https://a.example/logo.png", "contacts": ["a@example.com"]}),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dcr_is_rate_limited_per_address() {
+    let rig = AuthRig::start_with(|c| c.oauth.registration.per_address_per_hour = 3).await;
+    for _ in 0..3 {
+        let r = register_json(&rig, &json!({"redirect_uris": [CB]})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = register_json(&rig, &json!({"redirect_uris": [CB]})).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&wait), "{wait}");
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+}
+
+async fn metric(rig: &AuthRig, name: &str) -> f64 {
+    let text = Client::new()
+        .get(rig.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn dcr_unused_registrations_expire(db: TestDb) {
+    let rig = AuthRig::start_on(db, |c| c.oauth.registration.unused_ttl_secs = 1).await;
+    let unused = rig.register(CB).await;
+    // A client that got tokens stays, however old it gets.
+    let (used, tokens) = crate::oauth::tokens(&rig).await;
+    assert!(metric(&rig, "mcpgate_oauth_clients_registered_total").await >= 2.0);
+    let p = pkce();
+    let b = browser();
+    let mut gone = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let r = b
+            .get(authorize_url(&rig, &unused, CB, &p.challenge, &[]))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::BAD_REQUEST && r.text().await.unwrap().contains("not known") {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "a never-used registration outlived its time");
+    assert!(metric(&rig, "mcpgate_oauth_clients_expired_total").await >= 1.0);
+    let r = Client::new()
+        .post(rig.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &used),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+on_both_backends!(
+    dcr_unused_registrations_expire_and_are_counted,
+    super::dcr_unused_registrations_expire
+);
 
 // ---- item 4: consent per (user, client, upstream, scopes) --------------------------------
 

@@ -1,3 +1,5 @@
+DROP INDEX authorization_codes_client;
+DROP INDEX token_families_client;
 DROP TABLE consents;
 CREATE TABLE consents (
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,

@@ -10,3 +10,7 @@ CREATE TABLE consents (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (user_id, client_id, resource)
 );
+
+-- The sweep of registered clients that were never used looks for their codes and tokens.
+CREATE INDEX token_families_client ON token_families (client_id);
+CREATE INDEX authorization_codes_client ON authorization_codes (client_id);
