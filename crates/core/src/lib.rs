@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod email;
 pub mod principal;
 pub mod provider;
 pub mod secret;

@@ -39,6 +39,8 @@ pub struct AppState {
     /// Local accounts, with the bounded password-hashing pool.
     pub accounts: Accounts,
     pub limits: Arc<SignInLimits>,
+    /// Dynamic client registrations per client address.
+    pub registrations: Arc<oauth::register::RegistrationLimit>,
     /// CSRF tokens already used (each is accepted once), until they would expire anyway.
     pub csrf_used: moka::sync::Cache<[u8; 32], ()>,
     /// The resource-server check for `/mcp/*`: bearer token → principal. In a real run this
@@ -148,6 +150,9 @@ impl AppState {
             secret_box,
             accounts: Accounts::new(store.clone(), hasher),
             limits: Arc::new(SignInLimits::new(&config.auth.rate_limit)),
+            registrations: Arc::new(oauth::register::RegistrationLimit::new(
+                &config.oauth.registration,
+            )),
             csrf_used: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(web::csrf::LIFETIME)
@@ -213,7 +218,7 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-protected-resource/mcp/{name}",
             get(oauth::metadata::protected_resource_metadata),
         )
-        .route("/oauth/register", post(oauth::clients::register))
+        .route("/oauth/register", post(oauth::register::register))
         .route("/oauth/token", post(oauth::token::token))
         .route("/oauth/revoke", post(oauth::revoke::revoke))
         .layer(crate::cors::public());
@@ -295,6 +300,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(api::policy::delete_mapping),
         )
         .merge(cors_public)
+        // Inside the body limit: the bodies it reads are already bounded.
+        .layer(axum::middleware::from_fn(crate::control_chars::reject))
         .layer(body_limit)
         .merge(mcp)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })

@@ -16,7 +16,7 @@ mod auth;
 mod oauth;
 mod policy;
 pub use auth::{AuthConfig, BootstrapConfig, RateLimitConfig};
-pub use oauth::{ClientMetadataConfig, ConfiguredClient, OAuthConfig};
+pub use oauth::{ClientMetadataConfig, ConfiguredClient, OAuthConfig, RegistrationConfig};
 pub use policy::PolicyConfig;
 
 /// The environment variable prefix; `MCPGATE_DATABASE__URL` sets `database.url`.

@@ -45,11 +45,25 @@ pub async fn serve_app(
     }
     // Sign-in limiters forget idle clients now and then, so their maps stay small.
     let limits = state.limits.clone();
+    let registrations = state.registrations.clone();
     let limiter_upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
             limits.shrink();
+            registrations.shrink();
+        }
+    });
+    // Registered clients nobody used go after `oauth.registration.unused_ttl_secs`.
+    let sweeper = state.clone();
+    let client_sweep = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::oauth::register::sweep_interval(
+            &sweeper.config.oauth.registration,
+        ));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            crate::oauth::register::sweep_unused(&sweeper).await;
         }
     });
     crate::telemetry::prometheus();
@@ -84,6 +98,7 @@ pub async fn serve_app(
         }
     }
     limiter_upkeep.abort();
+    client_sweep.abort();
     // Every decision made so far reaches the audit log before the pool closes.
     state.audit.flush().await;
     state.policy.stop();

@@ -10,7 +10,9 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 impl Store {
-    /// Applies every pending migration; returns how many ran (0 when up to date).
+    /// Applies every pending migration, then re-keys emails stored under an older
+    /// normalisation ([`Store::rekey_emails`]: SQL cannot compute NFKC on SQLite); returns
+    /// how many migrations ran (0 when up to date).
     ///
     /// diesel's harness is synchronous and uses `block_in_place`, so this must run on a
     /// multi-threaded tokio runtime.
@@ -24,6 +26,13 @@ impl Store {
                 run(AsyncMigrationHarness::new(get_object(pool).await?), SQLITE)?
             }
         };
+        let rekeyed = self.rekey_emails().await?;
+        if rekeyed > 0 {
+            tracing::info!(
+                rekeyed,
+                "user email keys brought up to the current normalisation"
+            );
+        }
         Ok(applied)
     }
 }

@@ -38,6 +38,9 @@ pub struct AuthorizationCode {
     pub code_hash: Vec<u8>,
     pub client_id: String,
     pub user_id: String,
+    /// The `redirect_uri` the authorization request sent; empty when it sent none (the
+    /// client's only registered one was used), so the token request need not send it
+    /// (RFC 6749 §4.1.3).
     pub redirect_uri: String,
     pub code_challenge: String,
     pub resource: String,
@@ -136,6 +139,28 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes dynamically registered clients created before `created_before` that never
+    /// obtained a token or an authorization code; returns how many went. One statement, so
+    /// replicas sweeping at once cannot delete a client between its check and its first use.
+    pub async fn delete_unused_clients(&self, created_before: i64) -> Result<usize, StorageError> {
+        use crate::schema::token_families as tf;
+        with_conn!(self, |conn| {
+            Ok(diesel::delete(
+                oc::table
+                    .filter(oc::registration.eq("dcr"))
+                    .filter(oc::created_at.lt(created_before))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(
+                        tf::table.filter(tf::client_id.eq(oc::client_id.nullable())),
+                    )))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(
+                        ac::table.filter(ac::client_id.eq(oc::client_id)),
+                    ))),
+            )
+            .execute(conn)
+            .await?)
+        })
+    }
+
     pub async fn get_client(&self, client_id: &str) -> Result<Option<OAuthClient>, StorageError> {
         with_conn!(self, |conn| {
             Ok(oc::table
@@ -198,15 +223,16 @@ impl Store {
         )
     }
 
-    /// The scopes a user approved for a client, if any.
+    /// The scopes a user approved for a client on one upstream (its RFC 8707 resource), if any.
     pub async fn get_consent(
         &self,
         user_id: &str,
         client_id: &str,
+        resource: &str,
     ) -> Result<Option<String>, StorageError> {
         with_conn!(self, |conn| {
             Ok(co::table
-                .find((user_id, client_id))
+                .find((user_id, client_id, resource))
                 .select(co::scopes)
                 .first(conn)
                 .await
@@ -214,10 +240,12 @@ impl Store {
         })
     }
 
+    /// Records (or replaces) what a user approved for a client on one upstream.
     pub async fn put_consent(
         &self,
         user_id: &str,
         client_id: &str,
+        resource: &str,
         scopes: &str,
     ) -> Result<(), StorageError> {
         let now = now_ms();
@@ -226,10 +254,11 @@ impl Store {
                 .values((
                     co::user_id.eq(user_id),
                     co::client_id.eq(client_id),
+                    co::resource.eq(resource),
                     co::scopes.eq(scopes),
                     co::created_at.eq(now),
                 ))
-                .on_conflict((co::user_id, co::client_id))
+                .on_conflict((co::user_id, co::client_id, co::resource))
                 .do_update()
                 .set(co::scopes.eq(scopes))
                 .execute(conn)
@@ -238,11 +267,16 @@ impl Store {
         Ok(())
     }
 
+    /// Withdraws a user's consent for a client, on every upstream.
     pub async fn delete_consent(&self, user_id: &str, client_id: &str) -> Result<(), StorageError> {
         let changed = with_conn!(self, |conn| {
-            diesel::delete(co::table.find((user_id, client_id)))
-                .execute(conn)
-                .await?
+            diesel::delete(
+                co::table
+                    .filter(co::user_id.eq(user_id))
+                    .filter(co::client_id.eq(client_id)),
+            )
+            .execute(conn)
+            .await?
         });
         one_changed(changed)
     }

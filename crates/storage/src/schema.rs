@@ -144,9 +144,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    consents (user_id, client_id) {
+    consents (user_id, client_id, resource) {
         user_id -> Text,
         client_id -> Text,
+        resource -> Text,
         scopes -> Text,
         created_at -> BigInt,
     }

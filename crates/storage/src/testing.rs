@@ -170,3 +170,26 @@ pub async fn session_settings(store: &crate::Store) -> Result<Vec<String>, Stora
     }
     Ok(out)
 }
+
+impl crate::Store {
+    /// Overwrites a user's stored email key, as an older mcpgate wrote it (trimmed and
+    /// lower-cased only), to test that such rows are re-keyed.
+    pub async fn set_email_key_for_tests(
+        &self,
+        user_id: &str,
+        key: &str,
+    ) -> Result<(), StorageError> {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+
+        use crate::pool::with_conn;
+        use crate::schema::users;
+        with_conn!(self, |conn| {
+            diesel::update(users::table.find(user_id))
+                .set(users::email_normalized.eq(key))
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+}

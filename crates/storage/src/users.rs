@@ -52,9 +52,10 @@ struct UserRow<'a> {
     updated_at: i64,
 }
 
-/// The uniqueness key of an email: trimmed and lower-cased.
+/// The uniqueness key of an email (NFKC, lower case, trimmed: see
+/// [`mcpgate_core::email::normalize`]).
 pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    mcpgate_core::email::normalize(email)
 }
 
 /// A fresh random id (UUID v4), the form every row id takes.
@@ -165,5 +166,55 @@ impl Store {
                 .await?
         });
         one_changed(changed)
+    }
+
+    /// Re-keys users whose stored email key was made by an older normalisation (before NFKC,
+    /// issue 19), a page at a time, one short statement per changed row. A row whose new key
+    /// another account already holds keeps its old key (both could sign in as before until an
+    /// administrator merges them) and is logged. Returns how many rows were re-keyed.
+    pub async fn rekey_emails(&self) -> Result<usize, StorageError> {
+        const PAGE: i64 = 1000;
+        let mut after = String::new();
+        let mut rekeyed = 0;
+        loop {
+            let page: Vec<(String, String, String)> = with_conn!(self, |conn| {
+                users::table
+                    .filter(users::id.gt(&after))
+                    .order(users::id.asc())
+                    .limit(PAGE)
+                    .select((users::id, users::email, users::email_normalized))
+                    .load(conn)
+                    .await?
+            });
+            let Some((last, _, _)) = page.last() else {
+                return Ok(rekeyed);
+            };
+            after = last.clone();
+            for (id, email, stored) in &page {
+                let key = normalize_email(email);
+                if &key == stored {
+                    continue;
+                }
+                let changed = with_conn!(self, |conn| {
+                    diesel::update(users::table.find(id))
+                        .set(users::email_normalized.eq(&key))
+                        .execute(conn)
+                        .await
+                });
+                match changed {
+                    Ok(_) => rekeyed += 1,
+                    Err(e) => match StorageError::from(e) {
+                        StorageError::Conflict(_) => tracing::warn!(
+                            user.id = %id,
+                            "another account has the same normalised email; this one keeps its old key"
+                        ),
+                        other => return Err(other),
+                    },
+                }
+            }
+            if i64::try_from(page.len()).unwrap_or(PAGE) < PAGE {
+                return Ok(rekeyed);
+            }
+        }
     }
 }

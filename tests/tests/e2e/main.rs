@@ -12,6 +12,7 @@ mod first_run;
 mod health;
 mod identity;
 mod oauth;
+mod oauth_edge;
 mod pages;
 mod providers;
 mod proxy;

@@ -30,8 +30,12 @@ impl AuthRig {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut mcpgate_server::Config)) -> Self {
+        Self::start_on(TestDb::sqlite().unwrap(), adjust).await
+    }
+
+    /// [`AuthRig::start_with`] on a database of the caller's choice (PostgreSQL tests).
+    pub async fn start_on(db: TestDb, adjust: impl FnOnce(&mut mcpgate_server::Config)) -> Self {
         let upstream = FixtureUpstream::start().await.unwrap();
-        let db = TestDb::sqlite().unwrap();
         let mut config = test_config(db.url());
         config.bootstrap.admin_email = Some(USER.into());
         config.bootstrap.admin_password = Some(SecretString::new(PASSWORD));

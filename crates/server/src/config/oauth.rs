@@ -22,6 +22,8 @@ pub struct OAuthConfig {
     pub token_cache_ttl_secs: u64,
     /// Client ID Metadata Documents: fetching and caching rules.
     pub client_metadata: ClientMetadataConfig,
+    /// Dynamic client registration (`POST /oauth/register`, RFC 7591): abuse limits.
+    pub registration: RegistrationConfig,
     /// Pre-registered clients (`[[oauth.clients]]`).
     pub clients: Vec<ConfiguredClient>,
 }
@@ -35,6 +37,7 @@ impl Default for OAuthConfig {
             code_ttl_secs: 60,
             token_cache_ttl_secs: 30,
             client_metadata: ClientMetadataConfig::default(),
+            registration: RegistrationConfig::default(),
             clients: Vec::new(),
         }
     }
@@ -67,6 +70,35 @@ impl Default for ClientMetadataConfig {
             min_cache_secs: 60,
             max_cache_secs: 86_400,
             allow_loopback_http: false,
+        }
+    }
+}
+
+/// `[oauth.registration]`: anyone may register a client, so what one registration may store,
+/// how often one address may register, and how long a registration nobody uses is kept are
+/// bounded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Largest registration request body accepted (the whole JSON document). Beyond it the
+    /// answer is `invalid_client_metadata`. Each URI in it is also limited to 2 KiB, and each
+    /// list (`redirect_uris`, `contacts`, …) to 10 entries.
+    pub max_metadata_bytes: usize,
+    /// Registrations one client address may make per hour (a burst of that many, refilled
+    /// evenly); more get 429 with `Retry-After`. 0 turns the limit off. The address is read
+    /// as for sign-in (`auth.rate_limit.forwarded_hops`).
+    pub per_address_per_hour: u32,
+    /// A dynamically registered client that has not obtained a token (nor an authorization
+    /// code) this long after registering is deleted. 0 keeps them forever.
+    pub unused_ttl_secs: u64,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            max_metadata_bytes: 8 * 1024,
+            per_address_per_hour: 20,
+            unused_ttl_secs: 86_400,
         }
     }
 }
@@ -106,6 +138,12 @@ impl OAuthConfig {
             errors.push(ConfigError::new(
                 "oauth.client_metadata.min_cache_secs",
                 "must not exceed max_cache_secs",
+            ));
+        }
+        if self.registration.max_metadata_bytes < 1024 {
+            errors.push(ConfigError::new(
+                "oauth.registration.max_metadata_bytes",
+                "must be at least 1024",
             ));
         }
         let mut seen = std::collections::BTreeSet::new();

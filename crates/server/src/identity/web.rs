@@ -54,7 +54,11 @@ pub async fn start(
     // Consent is needed when the sign-in continues a client's authorization this browser has
     // not approved yet.
     let request = match authorize::request_in(&state, &return_to).await {
-        Some(Ok(r)) if !consent::approved(&state, &jar, r.client_id(), r.scopes()) => r,
+        Some(Ok(r))
+            if !consent::approved(&state, &jar, r.client_id(), r.resource(), r.scopes()) =>
+        {
+            r
+        }
         Some(Err(refused)) => return refused,
         _ => {
             let hint = query.login_hint;
@@ -139,13 +143,20 @@ pub async fn approve(
         tracing::info!(client.id = %request.client_id(), provider = %provider_id, "consent denied before sign-in");
         return request.deny(&state);
     }
-    let jar = match consent::remember(&state, jar, request.client_id(), request.scopes()) {
+    let jar = match consent::remember(
+        &state,
+        jar,
+        request.client_id(),
+        request.resource(),
+        request.scopes(),
+    ) {
         Ok(jar) => jar,
         Err(e) => return crate::web::login::error_page(e),
     };
     tracing::info!(client.id = %request.client_id(), provider = %provider_id, "consent given before sign-in");
     let consented = Consented {
         client_id: request.client_id().to_owned(),
+        resource: request.resource().to_owned(),
         scopes: request.scopes().to_owned(),
     };
     federate(
@@ -176,6 +187,10 @@ fn not_configured() -> Response {
 #[derive(serde::Serialize, Deserialize)]
 struct Consented {
     client_id: String,
+    /// The upstream consented to (empty in a login started before consent named one: then
+    /// nothing is recorded and the person is asked again).
+    #[serde(default)]
+    resource: String,
     scopes: String,
 }
 
@@ -344,8 +359,12 @@ pub async fn callback(
                 serde_json::from_str::<Continuation>(&pending.authorize_request).ok();
             let return_to = continuation.as_ref().map(|c| c.return_to.clone());
             // Consent given before federating is this user's consent for the client now.
-            if let Some(Consented { client_id, scopes }) = continuation.and_then(|c| c.consented)
-                && let Err(e) = state.store.put_consent(&user.id, &client_id, &scopes).await
+            if let Some(c) = continuation.and_then(|c| c.consented)
+                && !c.resource.is_empty()
+                && let Err(e) = state
+                    .store
+                    .put_consent(&user.id, &c.client_id, &c.resource, &c.scopes)
+                    .await
             {
                 return crate::web::login::error_page(e.into());
             }

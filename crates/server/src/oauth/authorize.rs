@@ -3,7 +3,8 @@
 //! Until the client and its redirect URI are verified, errors are shown to the person and
 //! never redirected (RFC 6749 §4.1.2.1: no open redirector). After that, errors go back to the
 //! client with `state` and `iss` (RFC 9207). A new client always asks for consent; approval
-//! is remembered per user and client.
+//! is remembered per user, client and upstream, for the scopes approved: another upstream or
+//! a wider scope asks again.
 
 use axum::Form;
 use axum::extract::{RawQuery, State};
@@ -26,6 +27,8 @@ use crate::web::{csrf, pages, session};
 pub(crate) struct Request {
     client: Client,
     redirect_uri: String,
+    /// Whether the request named `redirect_uri` (else the only registered one is used).
+    redirect_uri_sent: bool,
     state: Option<String>,
     code_challenge: String,
     resource: String,
@@ -103,6 +106,7 @@ async fn validate(state: &AppState, params: &Params) -> Result<Request, Refusal>
                 "The redirect URI is not registered for this client, so mcpgate will not send you there.",
             ));
         }
+        // RFC 6749 §4.1.1: optional when the client registered exactly one.
         (None, [only]) => only.clone(),
         (None, _) => {
             return Err(show(
@@ -168,6 +172,7 @@ async fn validate(state: &AppState, params: &Params) -> Result<Request, Refusal>
     Ok(Request {
         client,
         redirect_uri,
+        redirect_uri_sent: params.get("redirect_uri").is_some(),
         state: client_state,
         code_challenge: code_challenge.to_owned(),
         resource,
@@ -195,6 +200,11 @@ impl Request {
 
     pub(crate) fn scopes(&self) -> &str {
         &self.scopes
+    }
+
+    /// The upstream asked for (its RFC 8707 resource URL).
+    pub(crate) fn resource(&self) -> &str {
+        &self.resource
     }
 
     /// The origin of the (verified) redirect URI.
@@ -276,15 +286,10 @@ pub async fn start(
     };
     let approved = match state
         .store
-        .get_consent(&user.id, &request.client.client_id)
+        .get_consent(&user.id, &request.client.client_id, &request.resource)
         .await
     {
-        Ok(scopes) => scopes.is_some_and(|held| {
-            request
-                .scopes
-                .split_ascii_whitespace()
-                .all(|s| held.split_ascii_whitespace().any(|h| h == s))
-        }),
+        Ok(held) => held.is_some_and(|held| crate::web::consent::covers(&held, &request.scopes)),
         Err(e) => return crate::web::login::error_page(e.into()),
     };
     if approved {
@@ -358,7 +363,12 @@ pub async fn decide(
     }
     if let Err(e) = state
         .store
-        .put_consent(&user.id, &request.client.client_id, &request.scopes)
+        .put_consent(
+            &user.id,
+            &request.client.client_id,
+            &request.resource,
+            &request.scopes,
+        )
         .await
     {
         return crate::web::login::error_page(e.into());
@@ -378,7 +388,12 @@ async fn issue_code(state: &AppState, request: &Request, user: &User) -> Respons
         code_hash: hash.as_bytes().to_vec(),
         client_id: request.client.client_id.clone(),
         user_id: user.id.clone(),
-        redirect_uri: request.redirect_uri.clone(),
+        // What the token request must repeat: only a redirect_uri that was sent.
+        redirect_uri: if request.redirect_uri_sent {
+            request.redirect_uri.clone()
+        } else {
+            String::new()
+        },
         code_challenge: request.code_challenge.clone(),
         resource: request.resource.clone(),
         scopes: request.scopes.clone(),

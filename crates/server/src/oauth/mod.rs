@@ -9,6 +9,7 @@ pub mod issue;
 pub mod metadata;
 pub mod params;
 pub mod redirect;
+pub mod register;
 pub mod revoke;
 pub mod scopes;
 pub mod token;

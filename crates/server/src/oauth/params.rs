@@ -11,9 +11,15 @@ use base64::Engine;
 pub struct Params(HashMap<String, String>);
 
 impl Params {
+    /// Parses; a repeated parameter or a control character (a NUL in `client_id`, say) is
+    /// an error, whether the parameters came straight from the request or nested in another
+    /// (a consent form's `request`, a sign-in's `return_to`).
     pub fn parse(encoded: &str) -> Result<Self, String> {
         let mut map = HashMap::new();
         for (k, v) in url::form_urlencoded::parse(encoded.as_bytes()) {
+            if crate::control_chars::in_line(&k) || crate::control_chars::in_line(&v) {
+                return Err(format!("parameter {k} contains a control character"));
+            }
             if map.insert(k.to_string(), v.to_string()).is_some() {
                 return Err(format!("parameter {k} is repeated"));
             }
@@ -95,6 +101,7 @@ mod tests {
     fn repeated_parameters_are_refused() {
         assert!(Params::parse("a=1&b=2").is_ok());
         assert!(Params::parse("a=1&a=1").is_err());
+        assert!(Params::parse("client_id=a%00b").is_err());
         assert_eq!(Params::parse("a=").unwrap().get("a"), None);
     }
 

@@ -74,7 +74,13 @@ pub fn check_registrable(uri: &str, client: ClientType) -> Result<Url, String> {
 }
 
 /// Whether `requested` matches one of `registered`: byte for byte, or for loopback
-/// redirects equal in everything but the port.
+/// redirects equal in everything but the port (RFC 8252 §7.3).
+///
+/// For the loopback case the requested URI must already be in the form the URL parser would
+/// write it: parsing quietly normalises dot segments, percent-encoded hosts and other
+/// spellings of an address (`127.1`, `0x7f.0.0.1`), and those must not reach a match.
+/// Userinfo and fragments are refused outright (RFC 6749 §3.1.2). Then scheme, host, path and
+/// query are compared as parsed, and the port alone may differ.
 pub fn matches(requested: &str, registered: &[String]) -> bool {
     if registered.iter().any(|r| r == requested) {
         return true;
@@ -82,7 +88,13 @@ pub fn matches(requested: &str, registered: &[String]) -> bool {
     let Ok(req) = Url::parse(requested) else {
         return false;
     };
-    if !is_loopback(&req) || req.scheme() != "http" {
+    if !is_loopback(&req)
+        || req.scheme() != "http"
+        || req.as_str() != requested
+        || req.fragment().is_some()
+        || !req.username().is_empty()
+        || req.password().is_some()
+    {
         return false;
     }
     registered
@@ -91,9 +103,12 @@ pub fn matches(requested: &str, registered: &[String]) -> bool {
         .any(|reg| {
             is_loopback(&reg)
                 && reg.scheme() == req.scheme()
+                && reg.username().is_empty()
+                && reg.password().is_none()
                 && reg.host() == req.host()
                 && reg.path() == req.path()
                 && reg.query() == req.query()
+                && reg.fragment().is_none()
         })
 }
 
@@ -141,6 +156,51 @@ mod tests {
             "host must match too"
         );
         assert!(!matches("https://evil.example/cb", &reg));
+    }
+
+    /// RFC 8252 §7.3: on loopback only the port may vary. Everything else a URL parser would
+    /// quietly normalise (userinfo, dot segments, other spellings of the address, fragments)
+    /// is refused, so the code cannot be steered to another listener or path.
+    #[test]
+    fn loopback_only_the_port_varies() {
+        let reg = vec![
+            "http://127.0.0.1/callback".to_owned(),
+            "http://localhost/cb?x=1".to_owned(),
+            "http://[::1]/cb".to_owned(),
+        ];
+        for ok in [
+            "http://127.0.0.1:53117/callback",
+            "http://localhost:8080/cb?x=1",
+            "http://[::1]:9/cb",
+        ] {
+            assert!(matches(ok, &reg), "{ok}");
+        }
+        for bad in [
+            "http://127.0.0.1:5000/callback#frag",
+            "http://127.0.0.1:5000/callback#",
+            "http://user@127.0.0.1:5000/callback",
+            "http://user:pw@127.0.0.1:5000/callback",
+            "http://127.0.0.1:5000/x/../callback",
+            "http://127.0.0.1:5000/./callback",
+            "http://127.0.0.1:5000/%2e%2e/callback",
+            "http://127.0.0.1:5000/%63allback",
+            "http://%31%32%37.0.0.1:5000/callback",
+            "http://127.1:5000/callback",
+            "http://0x7f.0.0.1:5000/callback",
+            "http://0177.0.0.1:5000/callback",
+            "http://2130706433:5000/callback",
+            "http://127.0.0.1.:5000/callback",
+            "HTTP://127.0.0.1:5000/callback",
+            "http://LOCALHOST:5000/cb?x=1",
+            "http://localhost:5000/cb?x=2",
+            "http://localhost:5000/cb?x=1&y=2",
+            "http://[0:0:0:0:0:0:0:1]:5000/cb",
+            "http://127.0.0.1:5000/callback/",
+            "http://127.0.0.1:5000/Callback",
+            "https://127.0.0.1:5000/callback",
+        ] {
+            assert!(!matches(bad, &reg), "{bad}");
+        }
     }
 
     #[test]

@@ -106,9 +106,7 @@ async fn authorization_code(
     let verifier = params
         .get("code_verifier")
         .ok_or_else(|| err("invalid_request", "code_verifier is required (PKCE)"))?;
-    let redirect_uri = params
-        .get("redirect_uri")
-        .ok_or_else(|| err("invalid_request", "redirect_uri is required"))?;
+    let redirect_uri = params.get("redirect_uri");
     let invalid_grant = || {
         err(
             "invalid_grant",
@@ -130,8 +128,23 @@ async fn authorization_code(
         }
         CodeOutcome::Invalid => return Err(invalid_grant()),
     };
-    if code.client_id != client.client_id || code.redirect_uri != redirect_uri {
+    if code.client_id != client.client_id {
         return Err(invalid_grant());
+    }
+    // RFC 6749 §4.1.3: required, and identical, only if the authorization request sent it.
+    // Left out there, the code went to the client's only registered URI: one sent here
+    // anyway must be that one.
+    match (code.redirect_uri.as_str(), redirect_uri) {
+        ("", None) => {}
+        ("", Some(sent)) if matches!(client.redirect_uris.as_slice(), [only] if only == sent) => {}
+        (_, None) => {
+            return Err(err(
+                "invalid_request",
+                "redirect_uri is required: the authorization request had one",
+            ));
+        }
+        (expected, Some(sent)) if expected == sent => {}
+        _ => return Err(invalid_grant()),
     }
     if mcpgate_crypto::pkce::verify_s256(verifier, &code.code_challenge).is_err() {
         return Err(err(

@@ -5,7 +5,8 @@
 //!
 //! The value is sealed (authenticated encryption with mcpgate's key ring, bound to its
 //! purpose), so it cannot be forged or edited, and it names each approved client id with the
-//! scopes approved and an expiry: approval of one client never covers another. `__Host-`,
+//! upstream and scopes approved and an expiry: approval of one client, or for one upstream,
+//! never covers another. `__Host-`,
 //! `Secure`, `HttpOnly`, `SameSite=Lax` over https, like every mcpgate cookie.
 
 use axum_extra::extract::cookie::CookieJar;
@@ -39,6 +40,10 @@ fn place() -> Place<'static> {
 #[derive(Serialize, Deserialize)]
 struct Approval {
     client_id: String,
+    /// The upstream's resource URL (empty in cookies from before approvals named one: those
+    /// match nothing).
+    #[serde(default)]
+    resource: String,
     scopes: String,
     expires_at: i64,
 }
@@ -58,27 +63,40 @@ fn approvals(state: &AppState, jar: &CookieJar) -> Vec<Approval> {
         .collect()
 }
 
-/// Whether this browser approved `client_id` for every one of `scopes`.
-pub fn approved(state: &AppState, jar: &CookieJar, client_id: &str, scopes: &str) -> bool {
-    approvals(state, jar).iter().any(|a| {
-        a.client_id == client_id
-            && scopes
-                .split_ascii_whitespace()
-                .all(|s| a.scopes.split_ascii_whitespace().any(|held| held == s))
-    })
+/// Whether this browser approved `client_id` on `resource` for every one of `scopes`.
+pub fn approved(
+    state: &AppState,
+    jar: &CookieJar,
+    client_id: &str,
+    resource: &str,
+    scopes: &str,
+) -> bool {
+    approvals(state, jar)
+        .iter()
+        .any(|a| a.client_id == client_id && a.resource == resource && covers(&a.scopes, scopes))
 }
 
-/// Remembers that this browser approved `client_id` for `scopes`.
+/// Whether approved scopes cover every requested one (with the hierarchy: `mcp` covers
+/// `mcp:read`).
+pub fn covers(approved: &str, requested: &str) -> bool {
+    requested
+        .split_ascii_whitespace()
+        .all(|s| crate::oauth::scopes::satisfies(approved, s))
+}
+
+/// Remembers that this browser approved `client_id` on `resource` for `scopes`.
 pub fn remember(
     state: &AppState,
     jar: CookieJar,
     client_id: &str,
+    resource: &str,
     scopes: &str,
 ) -> Result<CookieJar, ApiError> {
     let mut list = approvals(state, &jar);
-    list.retain(|a| a.client_id != client_id);
+    list.retain(|a| a.client_id != client_id || a.resource != resource);
     list.push(Approval {
         client_id: client_id.to_owned(),
+        resource: resource.to_owned(),
         scopes: scopes.to_owned(),
         expires_at: now_ms() + LIFETIME_SECS * 1000,
     });

@@ -1,6 +1,9 @@
 //! OAuth clients, single-use authorization codes, consents.
 
-use mcpgate_storage::{AuthorizationCode, CodeOutcome, OAuthClient, StorageError, now_ms};
+use mcpgate_storage::{
+    AuthorizationCode, CodeOutcome, NewAccessToken, NewRefreshToken, NewTokenFamily, OAuthClient,
+    StorageError, now_ms,
+};
 
 use crate::support::Fixture;
 
@@ -50,6 +53,75 @@ async fn clients(f: Fixture) {
 }
 both_backends!(oauth_clients_upsert, super::clients);
 
+/// Registered clients nobody used go after a while; used, young or configured ones stay.
+async fn unused_clients(f: Fixture) {
+    let s = &f.store;
+    let user = f.user("sweep@example.com").await;
+    let old = now_ms() - 10_000;
+    let aged = |id: &str, registration: &str| {
+        let mut c = client(id, id);
+        c.created_at = old;
+        c.registration = registration.into();
+        c
+    };
+    for c in [
+        aged("unused", "dcr"),
+        aged("with-code", "dcr"),
+        aged("with-token", "dcr"),
+        aged("https://app.example/doc.json", "cimd"),
+        client("young", "dcr"),
+    ] {
+        s.upsert_client(&c).await.unwrap();
+    }
+    let mut c = code("sweep-code", &user.id, now_ms() + 60_000);
+    c.client_id = "with-code".into();
+    s.insert_code(&c).await.unwrap();
+    let now = now_ms();
+    s.create_token_family(
+        &NewTokenFamily {
+            id: "sweep-family".into(),
+            user_id: user.id.clone(),
+            client_id: Some("with-token".into()),
+            resource: Some("https://gw.example.com/mcp/demo".into()),
+            scopes: "mcp".into(),
+            expires_at: now + 60_000,
+            created_at: now,
+        },
+        &NewRefreshToken {
+            token_hash: b"sweep-r".to_vec(),
+            family_id: "sweep-family".into(),
+            user_id: user.id.clone(),
+            expires_at: now + 60_000,
+            created_at: now,
+        },
+        &NewAccessToken {
+            token_hash: b"sweep-a".to_vec(),
+            kind: "oauth".into(),
+            family_id: Some("sweep-family".into()),
+            user_id: user.id.clone(),
+            client_id: Some("with-token".into()),
+            resource: Some("https://gw.example.com/mcp/demo".into()),
+            scopes: "mcp".into(),
+            expires_at: now + 60_000,
+            created_at: now,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.delete_unused_clients(now_ms() - 5_000).await.unwrap(), 1);
+    assert_eq!(s.get_client("unused").await.unwrap(), None);
+    for kept in [
+        "with-code",
+        "with-token",
+        "https://app.example/doc.json",
+        "young",
+    ] {
+        assert!(s.get_client(kept).await.unwrap().is_some(), "{kept}");
+    }
+    assert_eq!(s.delete_unused_clients(now_ms() - 5_000).await.unwrap(), 0);
+}
+both_backends!(unused_registered_clients_are_swept, super::unused_clients);
+
 async fn codes(f: Fixture) {
     let s = &f.store;
     let user = f.user("code@example.com").await;
@@ -82,21 +154,40 @@ both_backends!(authorization_codes_single_use, super::codes);
 async fn consents(f: Fixture) {
     let s = &f.store;
     let user = f.user("consent@example.com").await;
-    assert_eq!(s.get_consent(&user.id, "c1").await.unwrap(), None);
-    s.put_consent(&user.id, "c1", "mcp").await.unwrap();
-    s.put_consent(&user.id, "c1", "mcp mcp:read").await.unwrap();
+    let (a, b) = ("https://gw.example/mcp/a", "https://gw.example/mcp/b");
+    assert_eq!(s.get_consent(&user.id, "c1", a).await.unwrap(), None);
+    s.put_consent(&user.id, "c1", a, "mcp:read").await.unwrap();
+    s.put_consent(&user.id, "c1", a, "mcp mcp:read")
+        .await
+        .unwrap();
     assert_eq!(
-        s.get_consent(&user.id, "c1").await.unwrap().as_deref(),
+        s.get_consent(&user.id, "c1", a).await.unwrap().as_deref(),
         Some("mcp mcp:read")
     );
-    assert_eq!(s.get_consent(&user.id, "c2").await.unwrap(), None);
+    // Per upstream: consent for `a` is none for `b`; each keeps its own scopes.
+    assert_eq!(s.get_consent(&user.id, "c1", b).await.unwrap(), None);
+    s.put_consent(&user.id, "c1", b, "mcp:read").await.unwrap();
+    assert_eq!(
+        s.get_consent(&user.id, "c1", b).await.unwrap().as_deref(),
+        Some("mcp:read")
+    );
+    assert_eq!(
+        s.get_consent(&user.id, "c1", a).await.unwrap().as_deref(),
+        Some("mcp mcp:read")
+    );
+    assert_eq!(s.get_consent(&user.id, "c2", a).await.unwrap(), None);
+    // Withdrawing a client's consent withdraws it for every upstream.
     s.delete_consent(&user.id, "c1").await.unwrap();
+    assert_eq!(s.get_consent(&user.id, "c1", b).await.unwrap(), None);
     assert!(matches!(
         s.delete_consent(&user.id, "c1").await,
         Err(StorageError::NotFound)
     ));
 }
-both_backends!(consents_remembered_per_user_and_client, super::consents);
+both_backends!(
+    consents_remembered_per_user_client_and_upstream,
+    super::consents
+);
 
 async fn pending_logins(f: Fixture) {
     use mcpgate_storage::PendingLogin;

@@ -86,6 +86,46 @@ async fn users(f: Fixture) {
 }
 both_backends!(users_create_find_page_disable, super::users);
 
+/// Email keys are NFKC + lower case (issue 19): visually identical spellings find one account
+/// and cannot make a second; rows keyed by an older mcpgate are re-keyed at migration.
+async fn email_keys(f: Fixture) {
+    let s = &f.store;
+    let zoe = f.user("Zo\u{eb}@example.com").await;
+    let found = s
+        .find_user_by_email("ZOE\u{308}@EXAMPLE.COM")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, zoe.id);
+    let twin = s
+        .create_user(&NewUser {
+            email: "zoe\u{308}@example.com".into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(twin, Err(StorageError::Conflict(_))), "{twin:?}");
+
+    // As an older mcpgate stored it: lower-cased, not NFKC (decomposed, full-width).
+    let old = f.user("\u{ff41}\u{ff44}a\u{308}@example.com").await;
+    s.set_email_key_for_tests(&old.id, "\u{ff41}\u{ff44}a\u{308}@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.find_user_by_email("ad\u{e4}@example.com").await.unwrap(),
+        None
+    );
+    s.migrate().await.unwrap();
+    let found = s
+        .find_user_by_email("AD\u{c4}@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, old.id);
+    assert_eq!(found.email_normalized, "ad\u{e4}@example.com");
+    assert_eq!(s.rekey_emails().await.unwrap(), 0, "nothing left to re-key");
+}
+both_backends!(emails_unicode_normalised_and_rekeyed, super::email_keys);
+
 async fn identities(f: Fixture) {
     let s = &f.store;
     let user = f.user("kc@example.com").await;
