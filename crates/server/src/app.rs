@@ -54,6 +54,8 @@ pub struct AppState {
     pub proxy: Arc<Proxy>,
     /// Static upstream secrets set through the admin API, sealed in the database.
     pub upstream_secrets: Arc<crate::proxy::sealed::StoredSecrets>,
+    /// Local accounts' emails for identity assertions (cached per user).
+    pub local_emails: Arc<crate::proxy::credentials::LocalEmails>,
     /// RBAC: the merged policy and each user's cached grants.
     pub policy: Arc<Enforcer>,
     /// Decisions, written off the request path.
@@ -143,7 +145,9 @@ impl AppState {
             config.policy.audit_queue,
             config.policy.audit_batch,
         ));
+        let local_emails = Arc::new(crate::proxy::credentials::LocalEmails::new(store.clone()));
         Ok(Self {
+            local_emails,
             identity,
             policy,
             audit,

@@ -784,3 +784,55 @@ impl SigV4Verifier {
         self.verified.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// A local account's identity assertion names its email too (a federated user's comes from
+/// their provider); a principal with no stored account gets an assertion without one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_accounts_identity_assertion_carries_its_email() {
+    let upstream = FixtureUpstream::start().await.unwrap();
+    let db = TestDb::sqlite().unwrap();
+    let store = db.store().await.unwrap();
+    store.migrate().await.unwrap();
+    let carol = store
+        .create_user(&mcpgate_storage::NewUser {
+            email: "carol@example.com".into(),
+            display_name: None,
+            password_hash: None,
+            is_admin: false,
+        })
+        .await
+        .unwrap();
+    let mut config = test_config(db.url());
+    config.assertion_keys = Some(
+        toml::from_str(&format!(
+            "active = \"k1\"\nkeys = [{{ id = \"k1\", key = {:?} }}]",
+            mcpgate_credentials::generate_key_b64().unwrap(),
+        ))
+        .unwrap(),
+    );
+    let mut fx = upstream_config("fx", &upstream.url);
+    fx.credentials = credentials("kind = \"identity_assertion\"");
+    config.upstreams.push(fx);
+    let gateway = TestServer::start_with_tokens(
+        config,
+        TestTokens::new([("carol-token", carol.id.as_str()), ("ghost-token", "ghost")]),
+    )
+    .await
+    .unwrap();
+    let claims = |seen: Value| {
+        let assertion = seen["x-mcpgate-assertion"].as_str().unwrap().to_owned();
+        let payload = assertion.split('.').nth(1).unwrap().to_owned();
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    let carols = claims(seen_by_upstream(&gateway, "fx", "carol-token").await);
+    assert_eq!(carols["sub"], carol.id.as_str());
+    assert_eq!(carols["email"], "carol@example.com");
+    let ghosts = claims(seen_by_upstream(&gateway, "fx", "ghost-token").await);
+    assert_eq!(ghosts["sub"], "ghost");
+    assert!(ghosts.get("email").is_none_or(Value::is_null), "{ghosts}");
+    gateway.stop().await.unwrap();
+}

@@ -12,16 +12,59 @@ use mcpgate_credentials::{Caller, CredentialError, CredentialSnapshot, OutgoingR
 use mcpgate_rbac::EffectiveGrants;
 use serde_json::Value;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcpgate_storage::{StorageError, Store};
+
 use super::Upstream;
 use super::jsonrpc::code;
 use crate::identity::FederatedContext;
 
+/// Local accounts' emails by user id, for identity assertions: read once a minute per user,
+/// not on every call (a federated user's email comes from their provider's context).
+pub struct LocalEmails {
+    store: Store,
+    cache: moka::future::Cache<String, Option<Arc<str>>>,
+}
+
+impl LocalEmails {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            cache: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    /// `None` for a user not stored here, or when the database cannot say right now (the
+    /// assertion then goes without an email rather than failing the call).
+    pub async fn of(&self, user_id: &str) -> Option<Arc<str>> {
+        let store = self.store.clone();
+        let id = user_id.to_owned();
+        self.cache
+            .try_get_with(user_id.to_owned(), async move {
+                match store.get_user(&id).await {
+                    Ok(user) => Ok(Some(Arc::from(user.email.as_str()))),
+                    Err(StorageError::NotFound) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
 /// Who the credential is for: the principal, their email and roles at their identity
-/// provider when federated, else their mcpgate roles.
+/// provider when federated, else their mcpgate account's email and roles.
 pub async fn resolve(
     upstream: &Upstream,
     principal: &Principal,
     identity: Option<&FederatedContext>,
+    local_emails: &LocalEmails,
     grants: &EffectiveGrants,
     request: (&Method, &HeaderMap, &Bytes),
     error_id: &Value,
@@ -30,9 +73,16 @@ pub async fn resolve(
         Some(context) if !context.user.roles.is_empty() => context.user.roles.clone(),
         _ => grants.roles().iter().map(|r| r.to_string()).collect(),
     };
+    let local_email = match identity {
+        Some(_) => None,
+        None => local_emails.of(&principal.user_id).await,
+    };
     let caller = Caller {
         user_id: &principal.user_id,
-        email: identity.and_then(|c| c.user.email.as_deref()),
+        email: match identity {
+            Some(context) => context.user.email.as_deref(),
+            None => local_email.as_deref(),
+        },
         roles: &roles,
     };
     let (method, headers, body) = request;

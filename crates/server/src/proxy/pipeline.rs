@@ -106,6 +106,7 @@ pub async fn handle(
         &upstream,
         &principal,
         identity.as_deref(),
+        &state.local_emails,
         &grants,
         (&parts.method, &forwarded, &body),
         &error_id,
