@@ -52,6 +52,21 @@ pub async fn serve_app(
             limits.shrink();
         }
     });
+    // Refresh successors are kept (sealed) for the reuse grace period only.
+    let reuse_grace = Duration::from_secs(state.config.oauth.refresh_reuse_grace_secs);
+    let successor_sweep = (!reuse_grace.is_zero()).then(|| {
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(reuse_grace);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.forget_refresh_successors(reuse_grace).await {
+                    tracing::debug!(error = %e, "refresh successors not swept this time");
+                }
+            }
+        })
+    });
     crate::telemetry::prometheus();
     let app = router(state.clone());
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.config.public_url, "mcpgate listening");
@@ -84,6 +99,9 @@ pub async fn serve_app(
         }
     }
     limiter_upkeep.abort();
+    if let Some(sweep) = successor_sweep {
+        sweep.abort();
+    }
     // Every decision made so far reaches the audit log before the pool closes.
     state.audit.flush().await;
     state.policy.stop();

@@ -30,6 +30,7 @@ pub use roles::Team;
 pub use sessions::SessionRecord;
 pub use time::now_ms;
 pub use tokens::{
-    AccessTokenRecord, FamilyRecord, NewAccessToken, NewRefreshToken, NewTokenFamily, RotateOutcome,
+    AccessTokenRecord, FamilyRecord, NewAccessToken, NewRefreshToken, NewTokenFamily,
+    RotateOutcome, Successors,
 };
 pub use users::{NewUser, User, new_id, normalize_email};

@@ -30,8 +30,11 @@ impl AuthRig {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut mcpgate_server::Config)) -> Self {
+        Self::start_on(TestDb::sqlite().unwrap(), adjust).await
+    }
+
+    pub async fn start_on(db: TestDb, adjust: impl FnOnce(&mut mcpgate_server::Config)) -> Self {
         let upstream = FixtureUpstream::start().await.unwrap();
-        let db = TestDb::sqlite().unwrap();
         let mut config = test_config(db.url());
         config.bootstrap.admin_email = Some(USER.into());
         config.bootstrap.admin_password = Some(SecretString::new(PASSWORD));
@@ -318,7 +321,7 @@ pub async fn tokens(rig: &AuthRig) -> (String, Value) {
     (client_id, r.json().await.unwrap())
 }
 
-async fn call(rig: &AuthRig, upstream: &str, token: &str, method: &str) -> reqwest::Response {
+pub async fn call(rig: &AuthRig, upstream: &str, token: &str, method: &str) -> reqwest::Response {
     let meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {}
@@ -341,7 +344,7 @@ async fn call(rig: &AuthRig, upstream: &str, token: &str, method: &str) -> reqwe
     request.send().await.unwrap()
 }
 
-async fn call_ok(rig: &AuthRig, token: &str) -> StatusCode {
+pub async fn call_ok(rig: &AuthRig, token: &str) -> StatusCode {
     let r = call(rig, "demo", token, "tools/list").await;
     let status = r.status();
     if status == StatusCode::BAD_REQUEST {
@@ -719,7 +722,8 @@ async fn as08_rs04_resource_binding() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn as09_refresh_rotates_and_reuse_revokes_the_family() {
-    let rig = AuthRig::start().await;
+    // No reuse grace: the reuse below comes at once (the grace is tested in `hardening`).
+    let rig = AuthRig::start_with(|c| c.oauth.refresh_reuse_grace_secs = 0).await;
     let (client_id, first) = tokens(&rig).await;
     let refresh = |token: String| {
         let client_id = client_id.clone();

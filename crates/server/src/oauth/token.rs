@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mcpgate_crypto::TokenHash;
-use mcpgate_storage::{CodeOutcome, RotateOutcome};
+use std::time::Duration;
+
+use mcpgate_storage::{CodeOutcome, FamilyRecord, RotateOutcome, Successors};
 
 use super::clients::{self, Client, ClientError};
 use super::issue;
@@ -167,19 +169,42 @@ async fn refresh(
         .get("refresh_token")
         .ok_or_else(|| err("invalid_request", "refresh_token is required"))?;
     let resource = params.get("resource");
+    let old_hash = TokenHash::of(presented);
+    let grace = Duration::from_secs(state.config.oauth.refresh_reuse_grace_secs);
+    let declines = |family: &FamilyRecord| {
+        family.client_id.as_deref() != Some(client.client_id.as_str())
+            || resource.is_some_and(|r| Some(r) != family.resource.as_deref())
+    };
     let mut minted = None;
     let outcome = state
         .store
-        .rotate_refresh_token(TokenHash::of(presented).as_bytes(), |family| {
-            if family.client_id.as_deref() != Some(client.client_id.as_str())
-                || resource.is_some_and(|r| Some(r) != family.resource.as_deref())
-            {
+        .rotate_refresh_token(old_hash.as_bytes(), grace, |family| {
+            if declines(family) {
                 return None;
             }
             let (access, access_row) = issue::access_token(state, family).ok()?;
             let (refresh, refresh_row) = issue::refresh_token(state, family).ok()?;
+            // Sealed for the grace period, bound to the spent token: a retry gets this pair.
+            let sealed = if grace.is_zero() {
+                None
+            } else {
+                Some(
+                    issue::seal_successor(
+                        state,
+                        &old_hash,
+                        &access,
+                        access_row.expires_at,
+                        &refresh,
+                    )
+                    .ok()?,
+                )
+            };
             minted = Some((access, refresh, family.scopes.clone()));
-            Some((refresh_row, access_row))
+            Some(Successors {
+                refresh: refresh_row,
+                access: access_row,
+                sealed,
+            })
         })
         .await?;
     match outcome {
@@ -188,13 +213,13 @@ async fn refresh(
                 .ok_or_else(|| ApiError::Internal("rotation succeeded without tokens".into()))?;
             Ok(issue::response(state, access, refresh, &scopes))
         }
+        RotateOutcome::Retried { family, sealed } if !declines(&family) => {
+            tracing::info!(client.id = %client.client_id, "refresh retried within the grace period; same pair");
+            issue::open_successor(state, &old_hash, &sealed, &family.scopes)
+        }
         RotateOutcome::Reused => {
             tracing::warn!(client.id = %client.client_id, "refresh token reused; family revoked");
-            if let Ok(Some(family)) = state
-                .store
-                .find_refresh_family(TokenHash::of(presented).as_bytes())
-                .await
-            {
+            if let Ok(Some(family)) = state.store.find_refresh_family(old_hash.as_bytes()).await {
                 state.tokens.invalidate_family(&family.id);
             }
             Err(err(
@@ -202,7 +227,7 @@ async fn refresh(
                 "the refresh token was already used; sign in again",
             ))
         }
-        RotateOutcome::Refused(family)
+        RotateOutcome::Refused(family) | RotateOutcome::Retried { family, .. }
             if family.client_id.as_deref() == Some(client.client_id.as_str()) =>
         {
             Err(err(
@@ -210,9 +235,11 @@ async fn refresh(
                 "resource differs from the one authorized",
             ))
         }
-        RotateOutcome::Refused(_) | RotateOutcome::Invalid => Err(err(
-            "invalid_grant",
-            "the refresh token is invalid, expired or revoked",
-        )),
+        RotateOutcome::Refused(_) | RotateOutcome::Retried { .. } | RotateOutcome::Invalid => {
+            Err(err(
+                "invalid_grant",
+                "the refresh token is invalid, expired or revoked",
+            ))
+        }
     }
 }
