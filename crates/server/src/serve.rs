@@ -105,6 +105,7 @@ pub async fn serve_app(
     // Every decision made so far reaches the audit log before the pool closes.
     state.audit.flush().await;
     state.policy.stop();
+    state.tokens.stop();
     state.store.close();
     tracing::info!("stopped");
     Ok(())

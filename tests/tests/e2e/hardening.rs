@@ -1,13 +1,13 @@
 //! Abuse found when the gateway was attacked as a penetration tester would (issue 19): each
 //! test shows what a client sees once it is fixed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mcpgate_tests::TestDb;
+use mcpgate_tests::{TestDb, TestServer};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-use crate::oauth::{AuthRig, call_ok, tokens};
+use crate::oauth::{AuthRig, call_ok, list_tools_with_host, tokens};
 
 // ---- 7. A refresh retried or sent twice at once is not theft ----
 
@@ -72,4 +72,76 @@ mod refresh_twice_at_once_gets_one_pair_and_reuse_after_the_grace_revokes {
             super::refresh_twice_at_once(db).await;
         }
     }
+}
+
+// ---- 10. Revocation reaches every replica at once ----
+
+async fn revoke(rig: &AuthRig, client_id: &str, token: &str) {
+    let r = Client::new()
+        .post(rig.url("/oauth/revoke"))
+        .form(&[("token", token), ("client_id", client_id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// How long until `replica` refuses `access` (a panic after 5 s).
+async fn refused_after(replica: &TestServer, host: &str, access: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let status = list_tools_with_host(&replica.base, access, Some(host)).await;
+        if status == StatusCode::UNAUTHORIZED {
+            return started.elapsed();
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the other replica still accepts a revoked token"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_revoked_on_one_replica_is_refused_by_another_within_a_second() {
+    let Some(db) = TestDb::postgres("hardening_revoke_two_replicas")
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    // A long cache: only the announcement can make replica B notice in time.
+    let rig = AuthRig::start_on(db, |c| c.oauth.token_cache_ttl_secs = 600).await;
+    let b = rig.replica().await;
+    let host = rig.gateway.base.trim_start_matches("http://").to_owned();
+    let (client_id, first) = tokens(&rig).await;
+    // An access token, revoked by itself.
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(
+        list_tools_with_host(&b.base, access, Some(&host)).await,
+        StatusCode::OK
+    );
+    revoke(&rig, &client_id, access).await;
+    let took = refused_after(&b, &host, access).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "replica B refused it after {took:?}"
+    );
+    // A refresh token's family: its access tokens go with it.
+    let (status, second) =
+        refresh(&rig, &client_id, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let access = second["access_token"].as_str().unwrap();
+    assert_eq!(
+        list_tools_with_host(&b.base, access, Some(&host)).await,
+        StatusCode::OK
+    );
+    revoke(&rig, &client_id, second["refresh_token"].as_str().unwrap()).await;
+    let took = refused_after(&b, &host, access).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "replica B refused the family after {took:?}"
+    );
+    b.stop().await.unwrap();
 }

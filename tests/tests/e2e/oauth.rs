@@ -22,6 +22,8 @@ pub struct AuthRig {
     /// Kept alive for the gateway's upstreams.
     _upstream: FixtureUpstream,
     pub db: TestDb,
+    /// The gateway's configuration, for a second replica.
+    pub config: mcpgate_server::Config,
 }
 
 impl AuthRig {
@@ -50,12 +52,21 @@ impl AuthRig {
             client_secret: Some(SecretString::new("introspector-secret-value")),
         });
         adjust(&mut config);
-        let gateway = TestServer::start(config).await.unwrap();
+        let gateway = TestServer::start(config.clone()).await.unwrap();
+        config.public_url = gateway.base.clone();
         Self {
             gateway,
             _upstream: upstream,
             db,
+            config,
         }
+    }
+
+    /// Another replica on the same database, keys and public URL, on its own port.
+    pub async fn replica(&self) -> TestServer {
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        TestServer::start(config).await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -92,6 +92,6 @@ pub async fn change_password(
         )
         .await?;
     // Every OAuth token of the user stops now on this replica, not at the cache's TTL.
-    state.tokens.invalidate_user(&caller.user.id);
+    state.tokens.invalidate_user(&caller.user.id).await;
     Ok(StatusCode::NO_CONTENT)
 }

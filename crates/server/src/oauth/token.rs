@@ -127,7 +127,7 @@ async fn authorization_code(
             // A code used twice was intercepted or replayed: revoke what it issued.
             tracing::warn!(client.id = %client.client_id, "authorization code reused; revoking its tokens");
             state.store.revoke_token_family(&family_id).await?;
-            state.tokens.invalidate_family(&family_id);
+            state.tokens.invalidate_family(&family_id).await;
             return Err(invalid_grant());
         }
         CodeOutcome::Invalid => return Err(invalid_grant()),
@@ -220,7 +220,7 @@ async fn refresh(
         RotateOutcome::Reused => {
             tracing::warn!(client.id = %client.client_id, "refresh token reused; family revoked");
             if let Ok(Some(family)) = state.store.find_refresh_family(old_hash.as_bytes()).await {
-                state.tokens.invalidate_family(&family.id);
+                state.tokens.invalidate_family(&family.id).await;
             }
             Err(err(
                 "invalid_grant",
