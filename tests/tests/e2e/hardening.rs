@@ -3,11 +3,208 @@
 
 use std::time::{Duration, Instant};
 
-use mcpgate_tests::{TestDb, TestServer};
-use reqwest::{Client, StatusCode};
-use serde_json::Value;
+use mcpgate_core::SecretString;
+use mcpgate_tests::{TestDb, TestServer, test_config};
+use reqwest::{Client, StatusCode, redirect::Policy};
+use serde_json::{Value, json};
 
 use crate::oauth::{AuthRig, call_ok, list_tools_with_host, tokens};
+
+const OWNER: &str = "owner@example.com";
+const OWNER_PW: &str = "the owner's long password";
+
+// ---- 2. Sign-in lock-out that does not lock the owner out ----
+
+/// The owner's account; the client address is taken from `X-Forwarded-For` (one trusted hop),
+/// so one test can play several addresses.
+async fn sign_in_gate() -> (TestServer, TestDb) {
+    let db = TestDb::sqlite().unwrap();
+    let mut config = test_config(db.url());
+    config.bootstrap.admin_email = Some(OWNER.into());
+    config.bootstrap.admin_password = Some(SecretString::new(OWNER_PW));
+    config.auth.rate_limit.forwarded_hops = 1;
+    (TestServer::start(config).await.unwrap(), db)
+}
+
+async fn api_login(server: &TestServer, from: &str, email: &str, password: &str) -> StatusCode {
+    Client::new()
+        .post(server.url("/api/v1/login"))
+        .header("x-forwarded-for", from)
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in through the HTML form from `from`; the status of the form post.
+async fn form_login(b: &Client, server: &TestServer, from: &str, password: &str) -> StatusCode {
+    let page = b
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let needle = "name=\"csrf\" value=\"";
+    let at = page.find(needle).unwrap() + needle.len();
+    let csrf = page[at..].split('"').next().unwrap().to_owned();
+    b.post(server.url("/login"))
+        .header("x-forwarded-for", from)
+        .form(&[
+            ("email", OWNER),
+            ("password", password),
+            ("csrf", &csrf),
+            ("return_to", "/"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn metric(server: &TestServer, name: &str) -> f64 {
+    let text = Client::new()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attacker_guessing_the_owners_password_cannot_keep_the_owner_out() {
+    let (server, db) = sign_in_gate().await;
+    // The owner signed in from this browser at home earlier.
+    let owners_browser = browser();
+    assert_eq!(
+        form_login(&owners_browser, &server, "10.0.0.1", OWNER_PW).await,
+        StatusCode::SEE_OTHER
+    );
+    // An attacker at one address guesses, and keeps guessing.
+    let mut refused = 0;
+    for _ in 0..30 {
+        match api_login(&server, "10.6.6.6", OWNER, "a wrong guess here").await {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(refused, 25, "five guesses, then that address waits");
+    // The owner gets in: from another address, after a back-off of a second at most; from the
+    // known browser; from the known address.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        form_login(&browser(), &server, "10.0.0.50", OWNER_PW).await,
+        StatusCode::SEE_OTHER,
+        "one address guessing does not lock the owner out elsewhere"
+    );
+    // Guessing from more addresses makes unknown clients back off (2 s after a sixth failure,
+    // doubling)...
+    assert_eq!(
+        api_login(&server, "10.6.6.7", OWNER, "a wrong guess here").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        form_login(&browser(), &server, "10.9.9.9", OWNER_PW).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a stranger's browser at a new address backs off"
+    );
+    // ...but not the owner's browser, wherever it is, nor an address the owner signed in from.
+    assert_eq!(
+        form_login(&owners_browser, &server, "10.0.0.99", OWNER_PW).await,
+        StatusCode::SEE_OTHER,
+        "a browser that signed in before is not locked out"
+    );
+    assert_eq!(
+        api_login(&server, "10.0.0.1", OWNER, OWNER_PW).await,
+        StatusCode::OK,
+        "an address the owner signed in from is not locked out"
+    );
+    // The lock-outs are counted and audited.
+    assert!(
+        metric(
+            &server,
+            "mcpgate_signin_lockouts_total{scope=\"account_address\"}"
+        )
+        .await
+            >= 1.0
+    );
+    assert!(metric(&server, "mcpgate_signin_lockouts_total{scope=\"account\"}").await >= 1.0);
+    server.stop().await.unwrap();
+    let events = db
+        .store()
+        .await
+        .unwrap()
+        .recent_audit_events(100)
+        .await
+        .unwrap();
+    let lockouts: Vec<Value> = events
+        .iter()
+        .filter(|e| e.action == "signin.lockout")
+        .map(|e| serde_json::from_str(&e.detail).unwrap())
+        .collect();
+    assert!(
+        lockouts
+            .iter()
+            .any(|d| d["scope"] == "account_address" && d["address"] == "10.6.6.6"),
+        "{lockouts:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "signin.lockout" && e.target.as_deref() == Some(OWNER))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_spraying_passwords_over_many_accounts_is_limited() {
+    let (server, _db) = sign_in_gate().await;
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        statuses.push(
+            api_login(
+                &server,
+                "10.7.7.7",
+                &format!("user{i}@example.com"),
+                "Summer2026!",
+            )
+            .await,
+        );
+    }
+    let wrong = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(wrong, 20, "{statuses:?}");
+    assert!(
+        statuses[20..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS)
+    );
+    // Another address is not affected.
+    assert_eq!(
+        api_login(&server, "10.8.8.8", "user99@example.com", "Summer2026!").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(metric(&server, "mcpgate_signin_lockouts_total{scope=\"address\"}").await >= 1.0);
+    server.stop().await.unwrap();
+}
 
 // ---- 7. A refresh retried or sent twice at once is not theft ----
 
