@@ -2,7 +2,6 @@
 //! requests finish (up to `http.shutdown_grace_secs`).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -71,33 +70,7 @@ pub async fn serve_app(
     let app = router(state.clone());
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.config.public_url, "mcpgate listening");
 
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    // No Nagle: SSE events and small JSON answers go out when written, not after the peer's
-    // delayed ACK (up to 40 ms on Linux).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop_rx.changed().await;
-    });
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        result = &mut server => result?,
-        () = shutdown => {
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
-            match tokio::time::timeout(grace, server).await {
-                Ok(result) => result?,
-                Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections"),
-            }
-        }
-    }
+    crate::connections::serve(listener, app, &state.config.http, shutdown, grace).await;
     limiter_upkeep.abort();
     if let Some(sweep) = successor_sweep {
         sweep.abort();

@@ -1,12 +1,15 @@
 //! Abuse found when the gateway was attacked as a penetration tester would (issue 19): each
 //! test shows what a client sees once it is fixed.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mcpgate_core::SecretString;
 use mcpgate_tests::{TestDb, TestServer, test_config};
 use reqwest::{Client, StatusCode, redirect::Policy};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::oauth::{AuthRig, call_ok, list_tools_with_host, tokens};
 
@@ -203,6 +206,136 @@ async fn an_address_spraying_passwords_over_many_accounts_is_limited() {
         StatusCode::UNAUTHORIZED
     );
     assert!(metric(&server, "mcpgate_signin_lockouts_total{scope=\"address\"}").await >= 1.0);
+    server.stop().await.unwrap();
+}
+
+// ---- 3. Slowloris ----
+
+async fn plain_gate() -> (TestServer, TestDb) {
+    let db = TestDb::sqlite().unwrap();
+    let server = TestServer::start(test_config(db.url())).await.unwrap();
+    (server, db)
+}
+
+fn addr(server: &TestServer) -> SocketAddr {
+    server.base.trim_start_matches("http://").parse().unwrap()
+}
+
+/// Whether the server closed the connection: a read sees end of file or a reset.
+async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A 408 or similar before the close is fine too; keep reading.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_trickling_header_bytes_is_cut_off_after_the_header_timeout() {
+    let (server, _db) = plain_gate().await;
+    // The default `http.header_read_timeout_secs`.
+    let timeout = Duration::from_secs(10);
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(addr(&server)).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: gate\r\n")
+        .await
+        .unwrap();
+    // And one that sends nothing at all.
+    let mut silent = TcpStream::connect(addr(&server)).await.unwrap();
+    let mut cut_off = None;
+    while started.elapsed() < timeout + Duration::from_secs(5) {
+        if slow.write_all(b"X-Slow: 1\r\n").await.is_err() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+        if closed_within(&mut slow, Duration::from_secs(1)).await {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+    }
+    let cut_off = cut_off.expect("the trickling connection was never closed");
+    assert!(
+        cut_off >= timeout - Duration::from_secs(1) && cut_off <= timeout + Duration::from_secs(3),
+        "closed after {cut_off:?}"
+    );
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(3)).await,
+        "a connection that never sends a request is closed too"
+    );
+    // Normal requests are unaffected.
+    let r = Client::new()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    server.stop().await.unwrap();
+}
+
+async fn connect_from(local: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((local, 0))).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_over_the_per_address_cap_are_closed_and_other_addresses_still_work() {
+    let (server, _db) = plain_gate().await;
+    // The default `http.max_connections_per_address`.
+    let cap = 256;
+    let to = addr(&server);
+    let mut held = Vec::new();
+    for _ in 0..cap {
+        held.push(connect_from([127, 0, 0, 1], to).await);
+    }
+    // Let the server accept them all before the one over the cap.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = connect_from([127, 0, 0, 1], to).await;
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gate\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), extra.read_to_end(&mut answer)).await;
+    assert!(
+        matches!(read, Ok(Ok(_)) | Ok(Err(_))) && answer.is_empty(),
+        "the connection over the cap is closed at once, unanswered: {read:?} {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Another address (a loopback alias) is served.
+    let mut other = connect_from([127, 0, 0, 2], to).await;
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), other.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // A slot comes back when a connection ends.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = connect_from([127, 0, 0, 1], to).await;
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), again.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    drop(held);
     server.stop().await.unwrap();
 }
 
