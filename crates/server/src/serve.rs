@@ -56,7 +56,9 @@ pub async fn serve_app(
     let successor_sweep = (!reuse_grace.is_zero()).then(|| {
         let store = state.store.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(reuse_grace);
+            // Not at start-up: nothing can be due yet.
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + reuse_grace, reuse_grace);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;

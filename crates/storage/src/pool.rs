@@ -373,9 +373,10 @@ fn sqlite_pool(path: &str, options: &StoreOptions) -> Result<Pool<SqliteManager>
         async move {
             let mut conn = SqliteConn::establish(&url).await?;
             // WAL lets readers run beside the one writer; busy_timeout makes a writer wait for
-            // the lock instead of failing at once; foreign keys are off by default in SQLite.
+            // the lock instead of failing at once (set first: switching to WAL takes a lock
+            // too, and must wait for it, not fail); foreign keys are off by default in SQLite.
             conn.batch_execute(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy_ms}; \
+                "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
             ))
             .await

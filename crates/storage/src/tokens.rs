@@ -350,14 +350,27 @@ impl Store {
     ) -> Result<usize, StorageError> {
         let cutoff = now_ms().saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
         let dropped = with_conn!(self, |conn| {
-            diesel::update(
-                rt::table
-                    .filter(rt::successor.is_not_null())
-                    .filter(rt::rotated_at.lt(cutoff)),
-            )
-            .set(rt::successor.eq(None::<Vec<u8>>))
-            .execute(conn)
-            .await?
+            // Read first: an idle gateway has nothing to sweep, and on SQLite an UPDATE takes
+            // the write lock even when it changes nothing.
+            let due: Option<Vec<u8>> = rt::table
+                .filter(rt::successor.is_not_null())
+                .filter(rt::rotated_at.lt(cutoff))
+                .select(rt::token_hash)
+                .first(conn)
+                .await
+                .optional()?;
+            if due.is_none() {
+                0
+            } else {
+                diesel::update(
+                    rt::table
+                        .filter(rt::successor.is_not_null())
+                        .filter(rt::rotated_at.lt(cutoff)),
+                )
+                .set(rt::successor.eq(None::<Vec<u8>>))
+                .execute(conn)
+                .await?
+            }
         });
         Ok(dropped)
     }
