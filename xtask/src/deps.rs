@@ -14,7 +14,7 @@ use crate::util::{cargo, root};
 fn allowed_workspace_deps(package: &str) -> Option<&'static [&'static str]> {
     const PROVIDER: &[&str] = &["mcpgate-core", "mcpgate-provider-kit"];
     Some(match package {
-        "mcpgate-core" | "xtask" => &[],
+        "mcpgate-core" | "mcpgate-guard" | "xtask" => &[],
         "mcpgate-crypto" | "mcpgate-rbac" | "mcpgate-storage" | "mcpgate-provider-kit" => {
             &["mcpgate-core"]
         }

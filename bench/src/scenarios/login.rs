@@ -24,6 +24,7 @@ pub async fn run(short: bool) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let gw = Gateway::start(&format!(
         "[auth.rate_limit]\nper_account_per_minute = 0\nper_address_per_minute = 0\n\
+         failures_per_account_address = 0\nfailures_per_address = 0\naccount_backoff_after = 0\n\
          [bootstrap]\nadmin_email = \"{EMAIL}\"\nadmin_password = \"{PASSWORD}\"\n"
     ))
     .await?;

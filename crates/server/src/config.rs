@@ -166,6 +166,13 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
     pub shutdown_grace_secs: u64,
+    /// A connection must deliver a request's complete headers within this long, or it is
+    /// closed (slowloris: clients that trickle header bytes to hold connections open).
+    pub header_read_timeout_secs: u64,
+    /// Open connections one client address may hold; more are closed as they arrive. 0: no
+    /// cap. Behind a reverse proxy every connection comes from the proxy's address: raise this
+    /// to what the proxy may open, or set 0 and cap per client at the proxy.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for HttpConfig {
@@ -174,6 +181,8 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             body_limit_bytes: 4 * 1024 * 1024,
             shutdown_grace_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -325,6 +334,12 @@ impl Config {
         if self.http.body_limit_bytes == 0 {
             errors.push(ConfigError::new(
                 "http.body_limit_bytes",
+                "must be at least 1",
+            ));
+        }
+        if self.http.header_read_timeout_secs == 0 {
+            errors.push(ConfigError::new(
+                "http.header_read_timeout_secs",
                 "must be at least 1",
             ));
         }

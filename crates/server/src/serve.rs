@@ -2,7 +2,6 @@
 //! requests finish (up to `http.shutdown_grace_secs`).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -66,42 +65,37 @@ pub async fn serve_app(
             crate::oauth::register::sweep_unused(&sweeper).await;
         }
     });
+    // Refresh successors are kept (sealed) for the reuse grace period only.
+    let reuse_grace = Duration::from_secs(state.config.oauth.refresh_reuse_grace_secs);
+    let successor_sweep = (!reuse_grace.is_zero()).then(|| {
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            // Not at start-up: nothing can be due yet.
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + reuse_grace, reuse_grace);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.forget_refresh_successors(reuse_grace).await {
+                    tracing::debug!(error = %e, "refresh successors not swept this time");
+                }
+            }
+        })
+    });
     crate::telemetry::prometheus();
     let app = router(state.clone());
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.config.public_url, "mcpgate listening");
 
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    // No Nagle: SSE events and small JSON answers go out when written, not after the peer's
-    // delayed ACK (up to 40 ms on Linux).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop_rx.changed().await;
-    });
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        result = &mut server => result?,
-        () = shutdown => {
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
-            match tokio::time::timeout(grace, server).await {
-                Ok(result) => result?,
-                Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections"),
-            }
-        }
-    }
+    crate::connections::serve(listener, app, &state.config.http, shutdown, grace).await;
     limiter_upkeep.abort();
     client_sweep.abort();
+    if let Some(sweep) = successor_sweep {
+        sweep.abort();
+    }
     // Every decision made so far reaches the audit log before the pool closes.
     state.audit.flush().await;
     state.policy.stop();
+    state.tokens.stop();
     state.store.close();
     tracing::info!("stopped");
     Ok(())

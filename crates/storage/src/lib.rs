@@ -9,6 +9,7 @@ mod migrate;
 mod oauth;
 mod policy;
 mod pool;
+mod revocations;
 mod roles;
 mod schema;
 mod secrets;
@@ -27,11 +28,13 @@ pub use identities::Identity;
 pub use oauth::{AuthorizationCode, CodeOutcome, OAuthClient, PendingLogin};
 pub use policy::{Activity, StoredGrant, StoredMapping, StoredPolicy, StoredRole, UserAccess};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
+pub use revocations::Revoked;
 pub use roles::Team;
 pub use secrets::UpstreamSecret;
 pub use sessions::SessionRecord;
 pub use time::now_ms;
 pub use tokens::{
-    AccessTokenRecord, FamilyRecord, NewAccessToken, NewRefreshToken, NewTokenFamily, RotateOutcome,
+    AccessTokenRecord, FamilyRecord, NewAccessToken, NewRefreshToken, NewTokenFamily,
+    RotateOutcome, Successors,
 };
 pub use users::{NewUser, User, new_id, normalize_email};

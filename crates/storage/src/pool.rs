@@ -115,7 +115,8 @@ macro_rules! with_conn {
     // A transaction (`$body` evaluates to its `Result`). SQLite answers "database is locked"
     // at once, without waiting, when a transaction that has read tries to write while another
     // connection wrote in between (busy_timeout cannot help: waiting could deadlock). The
-    // transaction rolled back, so it is run again, after a short backoff.
+    // transaction rolled back, so it is run again after a short backoff, with the connection
+    // back in the pool while it waits (a pool of one would otherwise stall everyone else).
     ($store:expr, transaction |$conn:ident| $body:expr) => {{
         match &*$store.pools {
             $crate::pool::Pools::Postgres(pool) => {
@@ -124,11 +125,14 @@ macro_rules! with_conn {
                 $body
             }
             $crate::pool::Pools::Sqlite(pool) => {
-                let mut held = $crate::pool::checkout(pool, &$store.stats).await?;
                 let mut attempt: u32 = 0;
                 loop {
-                    let $conn: &mut $crate::pool::SqliteConn = &mut held.object;
-                    match $body {
+                    let result = {
+                        let mut held = $crate::pool::checkout(pool, &$store.stats).await?;
+                        let $conn: &mut $crate::pool::SqliteConn = &mut held.object;
+                        $body
+                    };
+                    match result {
                         Err(e)
                             if $crate::pool::sqlite_locked(&e)
                                 && attempt < $crate::pool::LOCKED_RETRIES =>
@@ -154,12 +158,16 @@ pub(crate) fn sqlite_locked(e: &crate::StorageError) -> bool {
     matches!(e, crate::StorageError::Query(m) if m.contains("database is locked"))
 }
 
-/// 1, 2, 4 … ms up to 32 ms, with jitter, so writers that collided do not collide again.
+/// 1, 2, 4 … ms up to 32 ms, plus a random jitter drawn per call, so writers that collided
+/// (tasks of one process included) do not collide again.
 pub(crate) async fn locked_backoff(attempt: u32) {
-    let base = 1u64 << attempt.min(5);
-    let jitter = u64::from(std::process::id() ^ attempt) % base.max(1);
     metrics::counter!("mcpgate_db_sqlite_locked_retries_total").increment(1);
-    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+    tokio::time::sleep(locked_backoff_delay(attempt)).await;
+}
+
+pub(crate) fn locked_backoff_delay(attempt: u32) -> Duration {
+    let base = 1u64 << attempt.min(5);
+    Duration::from_millis(base + fastrand::u64(0..base))
 }
 
 /// A checked-out connection that records how long it was held when it goes back.
@@ -365,9 +373,10 @@ fn sqlite_pool(path: &str, options: &StoreOptions) -> Result<Pool<SqliteManager>
         async move {
             let mut conn = SqliteConn::establish(&url).await?;
             // WAL lets readers run beside the one writer; busy_timeout makes a writer wait for
-            // the lock instead of failing at once; foreign keys are off by default in SQLite.
+            // the lock instead of failing at once (set first: switching to WAL takes a lock
+            // too, and must wait for it, not fail); foreign keys are off by default in SQLite.
             conn.batch_execute(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy_ms}; \
+                "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
             ))
             .await
@@ -389,4 +398,21 @@ fn build_pool<M: Manager>(manager: M, options: &StoreOptions) -> Result<Pool<M>,
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|e| StorageError::Config(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_locked_backoff_jitter_is_drawn_per_call() {
+        // Tasks of one process that collided must not wait exactly as long as each other.
+        let delays: std::collections::BTreeSet<Duration> =
+            (0..64).map(|_| locked_backoff_delay(5)).collect();
+        assert!(delays.len() > 1, "{delays:?}");
+        assert!(
+            delays.iter().all(|d| (32..64).contains(&d.as_millis())),
+            "{delays:?}"
+        );
+    }
 }

@@ -116,6 +116,7 @@ diesel::table! {
         expires_at -> BigInt,
         rotated_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        successor -> Nullable<Binary>,
     }
 }
 

@@ -108,13 +108,37 @@ pub struct FamilyRecord {
 }
 
 /// What rotation reads about a refresh token before spending it: rotated_at, expires_at,
-/// the family's revoked_at, the user's disabled_at, and the family.
-type SpendCheck = (Option<i64>, i64, Option<i64>, Option<i64>, FamilyRecord);
+/// the sealed successor, the family's revoked_at, the user's disabled_at, and the family.
+type SpendCheck = (
+    Option<i64>,
+    i64,
+    Option<Vec<u8>>,
+    Option<i64>,
+    Option<i64>,
+    FamilyRecord,
+);
+
+/// What a rotation stores in place of the spent refresh token.
+#[derive(Debug, Clone)]
+pub struct Successors {
+    pub refresh: NewRefreshToken,
+    pub access: NewAccessToken,
+    /// The new pair as the caller sealed it (never in the clear), kept on the spent token so a
+    /// retry within the grace period gets the same pair back; `None` keeps nothing.
+    pub sealed: Option<Vec<u8>>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
     /// The old token is spent; the new refresh and access tokens are stored.
     Rotated(FamilyRecord),
+    /// The token was spent moments ago (within the grace period): a retry or a concurrent
+    /// request of the same client, not theft. Nothing changed; `sealed` is the successor pair
+    /// the first spend stored, as the caller sealed it.
+    Retried {
+        family: FamilyRecord,
+        sealed: Vec<u8>,
+    },
     /// The token had already been rotated: reuse. The whole family is now revoked.
     Reused,
     /// Unknown, expired, revoked, or its user disabled.
@@ -209,15 +233,19 @@ impl Store {
     }
 
     /// Spends a refresh token and stores its successors, in one short transaction. Reuse of an
-    /// already-rotated token revokes the whole family (OAuth 2.1 §4.3.1). `make_successors`
-    /// receives the family and returns the new refresh and access tokens, or `None` to refuse
-    /// (the token is then not spent).
+    /// already-rotated token revokes the whole family (OAuth 2.1 §4.3.1), except within
+    /// `grace` of the spend: then the successor pair stored with the spent token is handed back
+    /// ([`RotateOutcome::Retried`]), so a network retry or two requests sent at once are not
+    /// taken for theft. `make_successors` receives the family and returns the new tokens, or
+    /// `None` to refuse (the token is then not spent).
     pub async fn rotate_refresh_token(
         &self,
         old_hash: &[u8],
-        make_successors: impl FnOnce(&FamilyRecord) -> Option<(NewRefreshToken, NewAccessToken)> + Send,
+        grace: std::time::Duration,
+        make_successors: impl FnOnce(&FamilyRecord) -> Option<Successors> + Send,
     ) -> Result<RotateOutcome, StorageError> {
         let now = now_ms();
+        let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
         // Not retried on "database is locked": it writes first, so SQLite's busy_timeout
         // covers it (and `make_successors` runs once).
         with_conn!(self, |conn| {
@@ -225,7 +253,8 @@ impl Store {
                 // Write first: the spend takes the database's write lock before anything is
                 // read. (SQLite cannot upgrade a read transaction to a write one while another
                 // writer is active: it fails at once instead of waiting.) The rotated_at guard
-                // makes a concurrent second spend update nothing.
+                // makes a concurrent second spend update nothing; on PostgreSQL it waits for
+                // the first spend to commit, so it then reads the successor that one stored.
                 let spent = diesel::update(
                     rt::table
                         .filter(rt::token_hash.eq(old_hash))
@@ -241,6 +270,7 @@ impl Store {
                     .select((
                         rt::rotated_at,
                         rt::expires_at,
+                        rt::successor,
                         tf::revoked_at,
                         users::disabled_at,
                         (
@@ -255,10 +285,22 @@ impl Store {
                     .first(conn)
                     .await
                     .optional()?;
-                let Some((_, expires_at, revoked_at, disabled_at, family)) = found else {
+                let Some((rotated_at, expires_at, successor, revoked_at, disabled_at, family)) =
+                    found
+                else {
                     return Ok(RotateOutcome::Invalid);
                 };
+                let alive =
+                    revoked_at.is_none() && disabled_at.is_none() && family.expires_at > now;
                 if spent != 1 {
+                    let within_grace = rotated_at
+                        .is_some_and(|at| now.saturating_sub(at) <= grace_ms && grace_ms > 0);
+                    if let Some(sealed) = successor
+                        && within_grace
+                        && alive
+                    {
+                        return Ok(RotateOutcome::Retried { family, sealed });
+                    }
                     // Already rotated: reuse.
                     revoke_family_in!(conn, &family.id, now);
                     return Ok(RotateOutcome::Reused);
@@ -269,30 +311,68 @@ impl Store {
                         .execute(conn)
                         .await
                 };
-                if revoked_at.is_some()
-                    || disabled_at.is_some()
-                    || expires_at <= now
-                    || family.expires_at <= now
-                {
+                if !alive || expires_at <= now {
                     unspend(conn).await?;
                     return Ok(RotateOutcome::Invalid);
                 }
-                let Some((refresh, access)) = make_successors(&family) else {
+                let Some(next) = make_successors(&family) else {
                     unspend(conn).await?;
                     return Ok(RotateOutcome::Refused(family));
                 };
+                if grace_ms > 0
+                    && let Some(sealed) = &next.sealed
+                {
+                    diesel::update(rt::table.filter(rt::token_hash.eq(old_hash)))
+                        .set(rt::successor.eq(sealed))
+                        .execute(conn)
+                        .await?;
+                }
                 diesel::insert_into(rt::table)
-                    .values(&refresh)
+                    .values(&next.refresh)
                     .execute(conn)
                     .await?;
                 diesel::insert_into(at::table)
-                    .values(&access)
+                    .values(&next.access)
                     .execute(conn)
                     .await?;
                 Ok(RotateOutcome::Rotated(family))
             })
             .await
         })
+    }
+
+    /// Forgets the sealed successors of refresh tokens spent more than `grace` ago: they are
+    /// kept only for the grace period. Returns how many were dropped. (A retry after the grace
+    /// is reuse whether or not the sweep has run yet.)
+    pub async fn forget_refresh_successors(
+        &self,
+        grace: std::time::Duration,
+    ) -> Result<usize, StorageError> {
+        let cutoff = now_ms().saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
+        let dropped = with_conn!(self, |conn| {
+            // Read first: an idle gateway has nothing to sweep, and on SQLite an UPDATE takes
+            // the write lock even when it changes nothing.
+            let due: Option<Vec<u8>> = rt::table
+                .filter(rt::successor.is_not_null())
+                .filter(rt::rotated_at.lt(cutoff))
+                .select(rt::token_hash)
+                .first(conn)
+                .await
+                .optional()?;
+            if due.is_none() {
+                0
+            } else {
+                diesel::update(
+                    rt::table
+                        .filter(rt::successor.is_not_null())
+                        .filter(rt::rotated_at.lt(cutoff)),
+                )
+                .set(rt::successor.eq(None::<Vec<u8>>))
+                .execute(conn)
+                .await?
+            }
+        });
+        Ok(dropped)
     }
 
     /// The family of a refresh token (spent or not), for revocation requests.

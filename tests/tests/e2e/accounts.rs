@@ -124,8 +124,7 @@ async fn unknown_email_costs_the_same_hash_as_a_wrong_password() {
     let mut config = with_admin(test_config(db.url()));
     // Real parameters here: the point is that both paths pay for one verify.
     config.auth.hashing = Default::default();
-    config.auth.rate_limit.per_account_per_minute = 0;
-    config.auth.rate_limit.per_address_per_minute = 0;
+    config.auth.rate_limit = mcpgate_server::config::RateLimitConfig::off();
     let server = TestServer::start(config).await.unwrap();
     let mut wrong = Vec::new();
     let mut unknown = Vec::new();
@@ -666,8 +665,7 @@ async fn memory_stays_bounded_across_200_sign_ins() {
     config.auth.hashing.m_cost_kib = 19 * 1024;
     config.auth.hashing.t_cost = 2;
     config.auth.hashing.permits = std::num::NonZeroUsize::new(2);
-    config.auth.rate_limit.per_account_per_minute = 0;
-    config.auth.rate_limit.per_address_per_minute = 0;
+    config.auth.rate_limit = mcpgate_server::config::RateLimitConfig::off();
     let server = TestServer::start(config).await.unwrap();
     let permits = 2.0;
     let m_cost_mib = 19.0;

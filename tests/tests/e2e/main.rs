@@ -9,6 +9,7 @@
 mod accounts;
 mod conformance;
 mod first_run;
+mod hardening;
 mod health;
 mod identity;
 mod oauth;

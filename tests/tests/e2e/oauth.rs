@@ -22,6 +22,8 @@ pub struct AuthRig {
     /// Kept alive for the gateway's upstreams.
     _upstream: FixtureUpstream,
     pub db: TestDb,
+    /// The gateway's configuration, for a second replica.
+    pub config: mcpgate_server::Config,
 }
 
 impl AuthRig {
@@ -51,12 +53,21 @@ impl AuthRig {
             client_secret: Some(SecretString::new("introspector-secret-value")),
         });
         adjust(&mut config);
-        let gateway = TestServer::start(config).await.unwrap();
+        let gateway = TestServer::start(config.clone()).await.unwrap();
+        config.public_url = gateway.base.clone();
         Self {
             gateway,
             _upstream: upstream,
             db,
+            config,
         }
+    }
+
+    /// Another replica on the same database, keys and public URL, on its own port.
+    pub async fn replica(&self) -> TestServer {
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        TestServer::start(config).await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -322,7 +333,7 @@ pub async fn tokens(rig: &AuthRig) -> (String, Value) {
     (client_id, r.json().await.unwrap())
 }
 
-async fn call(rig: &AuthRig, upstream: &str, token: &str, method: &str) -> reqwest::Response {
+pub async fn call(rig: &AuthRig, upstream: &str, token: &str, method: &str) -> reqwest::Response {
     let meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {}
@@ -345,7 +356,7 @@ async fn call(rig: &AuthRig, upstream: &str, token: &str, method: &str) -> reqwe
     request.send().await.unwrap()
 }
 
-async fn call_ok(rig: &AuthRig, token: &str) -> StatusCode {
+pub async fn call_ok(rig: &AuthRig, token: &str) -> StatusCode {
     let r = call(rig, "demo", token, "tools/list").await;
     let status = r.status();
     if status == StatusCode::BAD_REQUEST {
@@ -723,7 +734,8 @@ async fn as08_rs04_resource_binding() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn as09_refresh_rotates_and_reuse_revokes_the_family() {
-    let rig = AuthRig::start().await;
+    // No reuse grace: the reuse below comes at once (the grace is tested in `hardening`).
+    let rig = AuthRig::start_with(|c| c.oauth.refresh_reuse_grace_secs = 0).await;
     let (client_id, first) = tokens(&rig).await;
     let refresh = |token: String| {
         let client_id = client_id.clone();

@@ -127,7 +127,7 @@ pub async fn disable(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.set_user_disabled(&id, true).await?;
-    state.tokens.invalidate_user(&id);
+    state.tokens.invalidate_user(&id).await;
     tracing::info!(user.id = %id, "user disabled");
     Ok(StatusCode::NO_CONTENT)
 }

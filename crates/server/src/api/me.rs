@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::UserView;
 use super::auth::{ApiJson, ApiUser};
-use crate::accounts::crypto_error;
+use crate::accounts::{AccountError, crypto_error};
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -36,11 +36,24 @@ pub async fn login(
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let address = state.limits.client_address(peer, &headers);
-    state.limits.check(address, &request.email)?;
-    let user = state
+    state.limits.check(address, &request.email, false)?;
+    let user = match state
         .accounts
         .sign_in(&request.email, request.password)
-        .await?;
+        .await
+    {
+        Ok(user) => user,
+        Err(e) => {
+            if matches!(
+                e,
+                AccountError::InvalidCredentials | AccountError::Policy(_)
+            ) {
+                state.limits.failed(address, &request.email, &state.audit);
+            }
+            return Err(e.into());
+        }
+    };
+    state.limits.succeeded(address, &request.email);
     let ttl = state.config.auth.api_token_ttl_secs;
     let (token, hash) = mcpgate_crypto::token::mint(TokenKind::Access).map_err(crypto_error)?;
     let now = now_ms();
@@ -92,6 +105,6 @@ pub async fn change_password(
         )
         .await?;
     // Every OAuth token of the user stops now on this replica, not at the cache's TTL.
-    state.tokens.invalidate_user(&caller.user.id);
+    state.tokens.invalidate_user(&caller.user.id).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -41,11 +41,17 @@ impl Default for AuthConfig {
     }
 }
 
-/// Sign-in attempts allowed per minute; 0 turns a limit off.
+/// Sign-in abuse limits; 0 turns a limit off. A refused attempt gets 429 with `Retry-After`
+/// and costs no hash and no database read.
+///
+/// Failures are budgeted so an attacker cannot keep the owner out: per (account, address), per
+/// address over all accounts, and a per-account back-off that does not hold back a browser
+/// that signed in to the account before (its device cookie) or an address it signed in from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
-    /// Attempts per account (by normalised email) per minute.
+    /// Attempts per account (by normalised email) per minute, from browsers and addresses the
+    /// account has not signed in from before. Known ones are not counted against it.
     pub per_account_per_minute: u32,
     /// Attempts per client address per minute.
     pub per_address_per_minute: u32,
@@ -53,6 +59,18 @@ pub struct RateLimitConfig {
     /// connection's peer address (no proxy, or one you do not trust). N: the client is the
     /// N-th address from the right.
     pub forwarded_hops: usize,
+    /// Failures count over this window, from the first one.
+    pub failure_window_secs: u64,
+    /// Failed sign-ins per (account, address) in the window; then that address waits for the
+    /// rest of the window before it may try that account again.
+    pub failures_per_account_address: u32,
+    /// Failed sign-ins per address over all accounts in the window (password spraying).
+    pub failures_per_address: u32,
+    /// Failed sign-ins per account, from any address, after which clients the account does
+    /// not know back off: 1 s, doubling with every further failure.
+    pub account_backoff_after: u32,
+    /// The longest back-off.
+    pub account_backoff_max_secs: u64,
 }
 
 impl Default for RateLimitConfig {
@@ -61,6 +79,27 @@ impl Default for RateLimitConfig {
             per_account_per_minute: 10,
             per_address_per_minute: 60,
             forwarded_hops: 0,
+            failure_window_secs: 900,
+            failures_per_account_address: 5,
+            failures_per_address: 20,
+            account_backoff_after: 5,
+            account_backoff_max_secs: 900,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Every limit off (tests and benchmarks that sign in in bulk).
+    pub fn off() -> Self {
+        Self {
+            per_account_per_minute: 0,
+            per_address_per_minute: 0,
+            forwarded_hops: 0,
+            failure_window_secs: 900,
+            failures_per_account_address: 0,
+            failures_per_address: 0,
+            account_backoff_after: 0,
+            account_backoff_max_secs: 900,
         }
     }
 }
@@ -92,6 +131,12 @@ impl AuthConfig {
         if self.session_ttl_secs == 0 {
             errors.push(ConfigError::new(
                 "auth.session_ttl_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.rate_limit.failure_window_secs == 0 {
+            errors.push(ConfigError::new(
+                "auth.rate_limit.failure_window_secs",
                 "must be at least 1",
             ));
         }

@@ -20,6 +20,11 @@ pub struct OAuthConfig {
     /// database read confirms it again. Revocation on this replica takes effect at once;
     /// elsewhere within this bound.
     pub token_cache_ttl_secs: u64,
+    /// A refresh token presented again within this many seconds of its rotation gets the same
+    /// new pair back instead of revoking its family: a client's network retry, or two
+    /// refreshes sent at once, is not theft. Later reuse revokes the family. The pair is kept
+    /// sealed for this long only. 0 turns the grace off (every reuse revokes). At most 60.
+    pub refresh_reuse_grace_secs: u64,
     /// Client ID Metadata Documents: fetching and caching rules.
     pub client_metadata: ClientMetadataConfig,
     /// Dynamic client registration (`POST /oauth/register`, RFC 7591): abuse limits.
@@ -36,6 +41,7 @@ impl Default for OAuthConfig {
             refresh_token_max_lifetime_secs: 90 * 86_400,
             code_ttl_secs: 60,
             token_cache_ttl_secs: 30,
+            refresh_reuse_grace_secs: 5,
             client_metadata: ClientMetadataConfig::default(),
             registration: RegistrationConfig::default(),
             clients: Vec::new(),
@@ -131,6 +137,12 @@ impl OAuthConfig {
             errors.push(ConfigError::new(
                 "oauth.refresh_token_max_lifetime_secs",
                 "must be at least refresh_token_ttl_secs",
+            ));
+        }
+        if self.refresh_reuse_grace_secs > 60 {
+            errors.push(ConfigError::new(
+                "oauth.refresh_reuse_grace_secs",
+                "must be at most 60 (a replayed token gets the pair within it)",
             ));
         }
         let cm = &self.client_metadata;

@@ -349,7 +349,7 @@ impl IdentityService {
         if let Err(e) = self.store.revoke_user_credentials(user_id, None).await {
             return e.into();
         }
-        self.tokens.invalidate_user(user_id);
+        self.tokens.invalidate_user(user_id).await;
         self.forget_grant(grant_id).await;
         IdentityError::SignInAgain
     }

@@ -2,7 +2,7 @@
 //! token bound to one resource (RFC 8707), the refresh token in a rotating family.
 
 use mcpgate_core::SecretString;
-use mcpgate_crypto::TokenKind;
+use mcpgate_crypto::{Place, TokenHash, TokenKind};
 use mcpgate_storage::{FamilyRecord, NewAccessToken, NewRefreshToken, NewTokenFamily, now_ms};
 use serde::Serialize;
 
@@ -108,6 +108,65 @@ pub async fn start_family(
         )
         .await?;
     Ok(response(state, access, refresh, scopes))
+}
+
+/// The pair a rotation issued, as kept (sealed, bound to the spent token) for the grace period.
+#[derive(Serialize, serde::Deserialize)]
+struct SealedPair {
+    access_token: String,
+    access_expires_at: i64,
+    refresh_token: String,
+}
+
+fn successor_place(old: &TokenHash) -> (String, &'static str, &'static str) {
+    (old.to_hex(), "refresh_tokens", "successor")
+}
+
+/// Seals the pair issued for the spent refresh token `old`.
+pub fn seal_successor(
+    state: &AppState,
+    old: &TokenHash,
+    access: &SecretString,
+    access_expires_at: i64,
+    refresh: &SecretString,
+) -> Result<Vec<u8>, ApiError> {
+    let pair = zeroize::Zeroizing::new(
+        serde_json::to_vec(&SealedPair {
+            access_token: access.expose().to_owned(),
+            access_expires_at,
+            refresh_token: refresh.expose().to_owned(),
+        })
+        .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    let (row, table, column) = successor_place(old);
+    state
+        .secret_box
+        .seal(&pair, &Place::new(table, column, &row))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The same response as the rotation that stored `sealed` (a retry within the grace period).
+pub fn open_successor(
+    state: &AppState,
+    old: &TokenHash,
+    sealed: &[u8],
+    scopes: &str,
+) -> Result<TokenResponse, ApiError> {
+    let (row, table, column) = successor_place(old);
+    let opened = state
+        .secret_box
+        .open(sealed, &Place::new(table, column, &row))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pair: SealedPair =
+        serde_json::from_slice(&opened).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let remaining = pair.access_expires_at.saturating_sub(now_ms()).max(0) / 1000;
+    Ok(TokenResponse {
+        access_token: pair.access_token,
+        token_type: "Bearer",
+        expires_in: u64::try_from(remaining).unwrap_or(0),
+        refresh_token: pair.refresh_token,
+        scope: scopes.to_owned(),
+    })
 }
 
 pub fn response(

@@ -37,7 +37,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Str
             && family.client_id.as_deref() == Some(client.client_id.as_str())
         {
             state.store.revoke_token_family(&family.id).await?;
-            state.tokens.invalidate_family(&family.id);
+            state.tokens.invalidate_family(&family.id).await;
         }
         Ok::<_, ApiError>(StatusCode::OK)
     }

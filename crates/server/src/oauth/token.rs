@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mcpgate_crypto::TokenHash;
-use mcpgate_storage::{CodeOutcome, RotateOutcome};
+use std::time::Duration;
+
+use mcpgate_storage::{CodeOutcome, FamilyRecord, RotateOutcome, Successors};
 
 use super::clients::{self, Client, ClientError};
 use super::issue;
@@ -123,7 +125,7 @@ async fn authorization_code(
             // A code used twice was intercepted or replayed: revoke what it issued.
             tracing::warn!(client.id = %client.client_id, "authorization code reused; revoking its tokens");
             state.store.revoke_token_family(&family_id).await?;
-            state.tokens.invalidate_family(&family_id);
+            state.tokens.invalidate_family(&family_id).await;
             return Err(invalid_grant());
         }
         CodeOutcome::Invalid => return Err(invalid_grant()),
@@ -180,19 +182,42 @@ async fn refresh(
         .get("refresh_token")
         .ok_or_else(|| err("invalid_request", "refresh_token is required"))?;
     let resource = params.get("resource");
+    let old_hash = TokenHash::of(presented);
+    let grace = Duration::from_secs(state.config.oauth.refresh_reuse_grace_secs);
+    let declines = |family: &FamilyRecord| {
+        family.client_id.as_deref() != Some(client.client_id.as_str())
+            || resource.is_some_and(|r| Some(r) != family.resource.as_deref())
+    };
     let mut minted = None;
     let outcome = state
         .store
-        .rotate_refresh_token(TokenHash::of(presented).as_bytes(), |family| {
-            if family.client_id.as_deref() != Some(client.client_id.as_str())
-                || resource.is_some_and(|r| Some(r) != family.resource.as_deref())
-            {
+        .rotate_refresh_token(old_hash.as_bytes(), grace, |family| {
+            if declines(family) {
                 return None;
             }
             let (access, access_row) = issue::access_token(state, family).ok()?;
             let (refresh, refresh_row) = issue::refresh_token(state, family).ok()?;
+            // Sealed for the grace period, bound to the spent token: a retry gets this pair.
+            let sealed = if grace.is_zero() {
+                None
+            } else {
+                Some(
+                    issue::seal_successor(
+                        state,
+                        &old_hash,
+                        &access,
+                        access_row.expires_at,
+                        &refresh,
+                    )
+                    .ok()?,
+                )
+            };
             minted = Some((access, refresh, family.scopes.clone()));
-            Some((refresh_row, access_row))
+            Some(Successors {
+                refresh: refresh_row,
+                access: access_row,
+                sealed,
+            })
         })
         .await?;
     match outcome {
@@ -201,21 +226,21 @@ async fn refresh(
                 .ok_or_else(|| ApiError::Internal("rotation succeeded without tokens".into()))?;
             Ok(issue::response(state, access, refresh, &scopes))
         }
+        RotateOutcome::Retried { family, sealed } if !declines(&family) => {
+            tracing::info!(client.id = %client.client_id, "refresh retried within the grace period; same pair");
+            issue::open_successor(state, &old_hash, &sealed, &family.scopes)
+        }
         RotateOutcome::Reused => {
             tracing::warn!(client.id = %client.client_id, "refresh token reused; family revoked");
-            if let Ok(Some(family)) = state
-                .store
-                .find_refresh_family(TokenHash::of(presented).as_bytes())
-                .await
-            {
-                state.tokens.invalidate_family(&family.id);
+            if let Ok(Some(family)) = state.store.find_refresh_family(old_hash.as_bytes()).await {
+                state.tokens.invalidate_family(&family.id).await;
             }
             Err(err(
                 "invalid_grant",
                 "the refresh token was already used; sign in again",
             ))
         }
-        RotateOutcome::Refused(family)
+        RotateOutcome::Refused(family) | RotateOutcome::Retried { family, .. }
             if family.client_id.as_deref() == Some(client.client_id.as_str()) =>
         {
             Err(err(
@@ -223,9 +248,11 @@ async fn refresh(
                 "resource differs from the one authorized",
             ))
         }
-        RotateOutcome::Refused(_) | RotateOutcome::Invalid => Err(err(
-            "invalid_grant",
-            "the refresh token is invalid, expired or revoked",
-        )),
+        RotateOutcome::Refused(_) | RotateOutcome::Retried { .. } | RotateOutcome::Invalid => {
+            Err(err(
+                "invalid_grant",
+                "the refresh token is invalid, expired or revoked",
+            ))
+        }
     }
 }

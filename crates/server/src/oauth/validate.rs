@@ -4,8 +4,9 @@
 //! The cache maps a token's SHA-256 to what one short read found (or to "no such token": a
 //! random token can never become valid later, so negative answers are safe to keep). Loads are
 //! single-flight: N concurrent requests with a cold token make one read. Revocation, sign-out,
-//! password changes and disabling a user drop the affected entries at once on this replica;
-//! other replicas see it within `token_cache_ttl_secs`.
+//! password changes and disabling a user drop the affected entries at once on this replica,
+//! and are announced to the others (PostgreSQL `NOTIFY`, see `Store::revocations`), which drop
+//! theirs as soon as they hear it; `token_cache_ttl_secs` bounds what a lost announcement costs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpgate_core::Principal;
 use mcpgate_crypto::TokenHash;
-use mcpgate_storage::{Store, now_ms};
+use mcpgate_storage::{Revoked, Store, now_ms};
 
 use crate::auth::{AuthError, Authenticator};
 
@@ -28,20 +29,43 @@ struct Entry {
     expires_at: i64,
 }
 
+type Cache = moka::future::Cache<[u8; 32], Option<Arc<Entry>>>;
+
 pub struct TokenValidator {
     store: Store,
-    cache: moka::future::Cache<[u8; 32], Option<Arc<Entry>>>,
+    cache: Cache,
+    /// Applies revocations other replicas announce; stopped at shutdown.
+    listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl TokenValidator {
+    /// Needs a tokio runtime: it starts the listener for other replicas' revocations.
     pub fn new(store: Store, ttl: Duration) -> Self {
+        let cache: Cache = moka::future::Cache::builder()
+            .max_capacity(200_000)
+            .time_to_live(ttl)
+            .support_invalidation_closures()
+            .build();
+        let mut revocations = store.revocations();
+        let listening = cache.clone();
+        let listener = tokio::spawn(async move {
+            while let Some(revoked) = revocations.recv().await {
+                forget(&listening, &revoked).await;
+            }
+        });
         Self {
             store,
-            cache: moka::future::Cache::builder()
-                .max_capacity(200_000)
-                .time_to_live(ttl)
-                .support_invalidation_closures()
-                .build(),
+            cache,
+            listener: std::sync::Mutex::new(Some(listener)),
+        }
+    }
+
+    /// Stops listening for other replicas' revocations (shutdown).
+    pub fn stop(&self) {
+        if let Ok(mut slot) = self.listener.lock()
+            && let Some(task) = slot.take()
+        {
+            task.abort();
         }
     }
 
@@ -73,26 +97,49 @@ impl TokenValidator {
             .await
     }
 
-    /// Drops one token (revocation).
+    /// Drops one token (revocation), here and, announced, on every other replica.
     pub async fn invalidate_token(&self, hash: &TokenHash) {
-        self.cache.invalidate(hash.as_bytes()).await;
+        self.revoked(Revoked::Token(*hash.as_bytes())).await;
     }
 
     /// Drops every token of a user (password change, disabling, sign-out everywhere).
-    pub fn invalidate_user(&self, user_id: &str) {
-        let user_id = user_id.to_owned();
-        let _ = self
-            .cache
-            .invalidate_entries_if(move |_, v| v.as_ref().is_some_and(|e| e.user_id == user_id));
+    pub async fn invalidate_user(&self, user_id: &str) {
+        self.revoked(Revoked::User(user_id.to_owned())).await;
     }
 
     /// Drops every token of a token family (refresh-token reuse, revocation of a refresh token).
-    pub fn invalidate_family(&self, family_id: &str) {
-        let family_id = family_id.to_owned();
-        let _ = self.cache.invalidate_entries_if(move |_, v| {
-            v.as_ref()
-                .is_some_and(|e| e.family_id.as_deref() == Some(family_id.as_str()))
-        });
+    pub async fn invalidate_family(&self, family_id: &str) {
+        self.revoked(Revoked::Family(family_id.to_owned())).await;
+    }
+
+    /// Called once the revocation is stored: forget it here at once, then tell the others. A
+    /// failed announcement is logged; other replicas then see it within the cache TTL.
+    async fn revoked(&self, revoked: Revoked) {
+        forget(&self.cache, &revoked).await;
+        if let Err(e) = self.store.announce_revocation(&revoked).await {
+            tracing::warn!(error = %e, "a revocation could not be announced to other replicas");
+        }
+    }
+}
+
+/// Drops what a revocation makes stale.
+async fn forget(cache: &Cache, revoked: &Revoked) {
+    match revoked {
+        Revoked::Token(hash) => cache.invalidate(hash).await,
+        Revoked::User(user_id) => {
+            let user_id = user_id.clone();
+            let _ = cache.invalidate_entries_if(move |_, v| {
+                v.as_ref().is_some_and(|e| e.user_id == user_id)
+            });
+        }
+        Revoked::Family(family_id) => {
+            let family_id = family_id.clone();
+            let _ = cache.invalidate_entries_if(move |_, v| {
+                v.as_ref()
+                    .is_some_and(|e| e.family_id.as_deref() == Some(family_id.as_str()))
+            });
+        }
+        Revoked::Anything => cache.invalidate_all(),
     }
 }
 

@@ -11,7 +11,7 @@ use mcpgate_core::SecretString;
 use serde::Deserialize;
 
 use super::pages::{self, LoginView};
-use super::{csrf, safe_return_to, session};
+use super::{csrf, device, safe_return_to, session};
 use crate::accounts::AccountError;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -101,25 +101,36 @@ pub async fn submit(
         );
     }
     let address = state.limits.client_address(peer, &headers);
-    if let Err(e) = state.limits.check(address, &email) {
+    let known_browser = device::recognises(&state, &jar, &email);
+    if let Err(e) = state.limits.check(address, &email, known_browser) {
         return error_page(e);
     }
     match state.accounts.sign_in(&email, password).await {
-        Ok(user) => match session::start(&state, csrf::rotate(&state, jar), &user).await {
-            Ok(jar) => {
-                tracing::info!(user.id = %user.id, "signed in");
-                (jar, Redirect::to(&return_to)).into_response()
+        Ok(user) => {
+            state.limits.succeeded(address, &email);
+            let jar = match device::remember(&state, csrf::rotate(&state, jar), &email) {
+                Ok(jar) => jar,
+                Err(e) => return error_page(e),
+            };
+            match session::start(&state, jar, &user).await {
+                Ok(jar) => {
+                    tracing::info!(user.id = %user.id, "signed in");
+                    (jar, Redirect::to(&return_to)).into_response()
+                }
+                Err(e) => error_page(e),
             }
-            Err(e) => error_page(e),
-        },
-        Err(AccountError::InvalidCredentials | AccountError::Policy(_)) => render_login(
-            &state,
-            jar,
-            StatusCode::UNAUTHORIZED,
-            Some("Invalid email or password."),
-            &email,
-            &return_to,
-        ),
+        }
+        Err(AccountError::InvalidCredentials | AccountError::Policy(_)) => {
+            state.limits.failed(address, &email, &state.audit);
+            render_login(
+                &state,
+                jar,
+                StatusCode::UNAUTHORIZED,
+                Some("Invalid email or password."),
+                &email,
+                &return_to,
+            )
+        }
         Err(e) => error_page(e.into()),
     }
 }

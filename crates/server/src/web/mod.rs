@@ -2,6 +2,7 @@
 
 pub mod consent;
 pub mod csrf;
+pub mod device;
 pub mod login;
 pub mod pages;
 pub mod session;

@@ -1,6 +1,10 @@
 //! Access tokens by hash, refresh rotation with reuse detection, revoking a user's credentials.
 
-use mcpgate_storage::{NewAccessToken, NewRefreshToken, NewTokenFamily, RotateOutcome, now_ms};
+use std::time::Duration;
+
+use mcpgate_storage::{
+    NewAccessToken, NewRefreshToken, NewTokenFamily, RotateOutcome, Successors, now_ms,
+};
 
 use crate::support::Fixture;
 
@@ -25,6 +29,14 @@ fn refresh(hash: &str, user: &str, family: &str) -> NewRefreshToken {
         user_id: user.into(),
         expires_at: now_ms() + 86_400_000,
         created_at: now_ms(),
+    }
+}
+
+fn next(refresh: NewRefreshToken, access: NewAccessToken, sealed: Option<&[u8]>) -> Successors {
+    Successors {
+        refresh,
+        access,
+        sealed: sealed.map(<[u8]>::to_vec),
     }
 }
 
@@ -94,10 +106,11 @@ async fn rotation(f: Fixture) {
 
     let uid = user.id.clone();
     let out = s
-        .rotate_refresh_token(b"r1", |fam| {
-            Some((
+        .rotate_refresh_token(b"r1", Duration::ZERO, |fam| {
+            Some(next(
                 refresh("r2", &uid, &fam.id),
                 access("a2", &uid, Some(&fam.id)),
+                None,
             ))
         })
         .await
@@ -123,10 +136,11 @@ async fn rotation(f: Fixture) {
     // Reusing the spent r1 revokes the whole family, including a2 and the unspent r2.
     let uid = user.id.clone();
     let reuse = s
-        .rotate_refresh_token(b"r1", |fam| {
-            Some((
+        .rotate_refresh_token(b"r1", Duration::ZERO, |fam| {
+            Some(next(
                 refresh("r3", &uid, &fam.id),
                 access("a3", &uid, Some(&fam.id)),
+                None,
             ))
         })
         .await
@@ -146,10 +160,11 @@ async fn rotation(f: Fixture) {
     );
     let uid = user.id.clone();
     let after = s
-        .rotate_refresh_token(b"r2", |fam| {
-            Some((
+        .rotate_refresh_token(b"r2", Duration::ZERO, |fam| {
+            Some(next(
                 refresh("r4", &uid, &fam.id),
                 access("a4", &uid, Some(&fam.id)),
+                None,
             ))
         })
         .await
@@ -157,7 +172,7 @@ async fn rotation(f: Fixture) {
     assert_eq!(after, RotateOutcome::Invalid);
 
     let unknown = s
-        .rotate_refresh_token(b"zz", |_| {
+        .rotate_refresh_token(b"zz", Duration::ZERO, |_| {
             unreachable!("no successors for an unknown token")
         })
         .await
@@ -177,10 +192,11 @@ async fn concurrent_rotation(f: Fixture) {
         let uid = user.id.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .rotate_refresh_token(b"rc", |fam| {
-                    Some((
+                .rotate_refresh_token(b"rc", Duration::ZERO, |fam| {
+                    Some(next(
                         refresh(&format!("rc-next-{i}"), &uid, &fam.id),
                         access(&format!("ac-next-{i}"), &uid, Some(&fam.id)),
+                        None,
                     ))
                 })
                 .await
@@ -188,16 +204,16 @@ async fn concurrent_rotation(f: Fixture) {
     }
     let mut outcomes = Vec::new();
     for t in tasks {
-        // SQLite may answer a concurrent writer with a busy error; either way at most one wins.
-        if let Ok(o) = t.await.unwrap() {
-            outcomes.push(o);
-        }
+        outcomes.push(t.await.unwrap().unwrap());
     }
-    let rotated = outcomes
-        .iter()
-        .filter(|o| matches!(o, RotateOutcome::Rotated(_)))
-        .count();
-    assert!(rotated <= 1, "{outcomes:?}");
+    outcomes.sort_by_key(|o| matches!(o, RotateOutcome::Reused));
+    assert!(
+        matches!(
+            outcomes[..],
+            [RotateOutcome::Rotated(_), RotateOutcome::Reused]
+        ),
+        "exactly one spend wins, the other is reuse: {outcomes:?}"
+    );
 }
 both_backends!(
     refresh_concurrent_spend_has_one_winner,
@@ -274,10 +290,11 @@ async fn concurrent_rotation_of_different_families(f: Fixture) {
         let uid = user.id.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .rotate_refresh_token(format!("r-{i}").as_bytes(), |fam| {
-                    Some((
+                .rotate_refresh_token(format!("r-{i}").as_bytes(), Duration::ZERO, |fam| {
+                    Some(next(
                         refresh(&format!("r-{i}-next"), &uid, &fam.id),
                         access(&format!("a-{i}-next"), &uid, Some(&fam.id)),
+                        None,
                     ))
                 })
                 .await
@@ -291,4 +308,108 @@ async fn concurrent_rotation_of_different_families(f: Fixture) {
 both_backends!(
     refresh_concurrent_different_families_all_succeed,
     super::concurrent_rotation_of_different_families
+);
+
+async fn concurrent_rotation_within_grace(f: Fixture) {
+    // A client sends the same refresh twice at once (or retries): within the grace period both
+    // get the one successor pair the winner stored, and the family lives on.
+    let user = f.user("grace@example.com").await;
+    family(&f, "fam-g", &user.id, "rg", "ag").await;
+    let replica = f.replica().await;
+    let grace = Duration::from_secs(5);
+    let mut tasks = Vec::new();
+    for (i, store) in [f.store.clone(), replica].into_iter().enumerate() {
+        let uid = user.id.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .rotate_refresh_token(b"rg", grace, |fam| {
+                    Some(next(
+                        refresh(&format!("rg-next-{i}"), &uid, &fam.id),
+                        access(&format!("ag-next-{i}"), &uid, Some(&fam.id)),
+                        Some(format!("sealed pair {i}").as_bytes()),
+                    ))
+                })
+                .await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap().unwrap());
+    }
+    outcomes.sort_by_key(|o| matches!(o, RotateOutcome::Retried { .. }));
+    let winner = match &outcomes[..] {
+        [
+            RotateOutcome::Rotated(_),
+            RotateOutcome::Retried { sealed, .. },
+        ] => String::from_utf8(sealed.clone()).unwrap(),
+        other => panic!("one spend and one retry expected: {other:?}"),
+    };
+    let i = winner.strip_prefix("sealed pair ").unwrap();
+    let access_hash = format!("ag-next-{i}");
+    assert!(
+        f.store
+            .find_access_token(access_hash.as_bytes())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active(now_ms()),
+        "the family lives on"
+    );
+    let other = if i == "0" { "ag-next-1" } else { "ag-next-0" };
+    assert_eq!(
+        f.store.find_access_token(other.as_bytes()).await.unwrap(),
+        None,
+        "one pair issued"
+    );
+}
+both_backends!(
+    refresh_concurrent_spend_within_grace_returns_one_pair,
+    super::concurrent_rotation_within_grace
+);
+
+async fn reuse_after_grace(f: Fixture) {
+    let s = &f.store;
+    let user = f.user("late@example.com").await;
+    family(&f, "fam-l", &user.id, "rl", "al").await;
+    let grace = Duration::from_millis(300);
+    let uid = user.id.clone();
+    let first = s
+        .rotate_refresh_token(b"rl", grace, |fam| {
+            Some(next(
+                refresh("rl2", &uid, &fam.id),
+                access("al2", &uid, Some(&fam.id)),
+                Some(b"pair"),
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(matches!(first, RotateOutcome::Rotated(_)), "{first:?}");
+    let retry = s
+        .rotate_refresh_token(b"rl", grace, |_| unreachable!("a retry mints nothing"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&retry, RotateOutcome::Retried { sealed, .. } if sealed == b"pair"),
+        "{retry:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Swept: nothing of the pair is kept past the grace period.
+    assert_eq!(s.forget_refresh_successors(grace).await.unwrap(), 1);
+    let late = s
+        .rotate_refresh_token(b"rl", grace, |_| unreachable!("reuse mints nothing"))
+        .await
+        .unwrap();
+    assert_eq!(late, RotateOutcome::Reused);
+    assert!(
+        !s.find_access_token(b"al2")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active(now_ms()),
+        "reuse after the grace revokes the family"
+    );
+}
+both_backends!(
+    refresh_reuse_after_grace_revokes_the_family,
+    super::reuse_after_grace
 );

@@ -1,0 +1,2 @@
+DROP INDEX refresh_tokens_successor_rotated;
+ALTER TABLE refresh_tokens DROP COLUMN successor;
