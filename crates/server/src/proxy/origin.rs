@@ -94,10 +94,13 @@ impl AllowedHosts {
     pub fn allows(&self, host: Option<&[u8]>) -> bool {
         match host {
             None => true,
-            Some(h) => std::str::from_utf8(h)
-                .ok()
-                .and_then(normalize_host)
-                .is_some_and(|h| self.0.contains(&h)),
+            Some(h) => match std::str::from_utf8(h) {
+                // The common case, a Host exactly as configured, needs no parsing: every entry
+                // is already normalised, and a value that parses differently cannot equal one.
+                Ok(text) if self.0.contains(text) => true,
+                Ok(text) => normalize_host(text).is_some_and(|h| self.0.contains(&h)),
+                Err(_) => false,
+            },
         }
     }
 }
