@@ -654,3 +654,112 @@ async fn python_sdk_signs_in_with_each_provider_and_calls_a_tool() {
         );
     }
 }
+
+/// The same person at Google (hd `example.com`) and Atlassian (site `acme.atlassian.net`),
+/// linked by the verified email: a rule on each provider's claim gives a role, and both count
+/// whichever provider they signed in with last, for every client of theirs.
+const TWO_PROVIDERS_POLICY: &str = r#"
+default_role = "lister"
+
+[[roles]]
+name = "lister"
+grants = [{ effect = "allow", action = "tools/list", upstream = "demo" }]
+
+[[roles]]
+name = "echoer"
+grants = [{ effect = "allow", action = "tools/call", upstream = "demo", target = "echo" }]
+
+[[roles]]
+name = "inspector"
+grants = [{ effect = "allow", action = "tools/call", upstream = "demo", target = "headers" }]
+
+[[mappings]]
+provider = "google"
+claim = "tenant.hd"
+value = "example.com"
+role = "echoer"
+
+[[mappings]]
+provider = "atlassian"
+claim = "site_urls"
+value = "https://acme.atlassian.net"
+role = "inspector"
+"#;
+
+/// `tools/call headers` through the gateway: Ok when the tool ran.
+async fn headers(base: &str, token: &str) -> Result<(), Value> {
+    let call = crate::proxy::tool_call(3, "headers", json!({}), true);
+    let r = Client::new()
+        .post(format!("{base}/mcp/demo"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "headers")
+        .body(call.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, ct, body) = crate::proxy::read(r).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let last = crate::proxy::messages(&ct, &body)
+        .last()
+        .cloned()
+        .unwrap_or(Value::Null);
+    if last["result"].is_object() {
+        Ok(())
+    } else {
+        Err(last)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_linked_to_two_providers_holds_the_mapped_roles_of_both() {
+    let google = Fake::start("google", 3600).await;
+    let atlassian = Fake::start("atlassian", 3600).await;
+    let upstream = FixtureUpstream::start().await.unwrap();
+    let db = TestDb::sqlite().unwrap();
+    let mut config = test_config(db.url());
+    config.upstreams = vec![upstream_config("demo", &upstream.url)];
+    config.providers = vec![google.entry(3600), atlassian.entry(3600)];
+    config.policy = toml::from_str(TWO_PROVIDERS_POLICY).unwrap();
+    let gateway = TestServer::start(config).await.unwrap();
+    let base = gateway.base.clone();
+    let token = |t: Value| t["access_token"].as_str().unwrap().to_owned();
+
+    let by_google = token(
+        federated_tokens(&gateway, "google", &browser(), "alice@example.com")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(echo(&base, &by_google, "g").await, Ok("g".to_owned()));
+    assert!(
+        headers(&base, &by_google).await.is_err(),
+        "not yet at Atlassian"
+    );
+
+    // Then Atlassian, as the same verified email: one user, and the Google facts still count.
+    let by_atlassian = token(
+        federated_tokens(&gateway, "atlassian", &browser(), "alice")
+            .await
+            .unwrap(),
+    );
+    let store = db.store().await.unwrap();
+    assert_eq!(store.list_users(None, 100).await.unwrap().len(), 1);
+    for (who, access) in [
+        ("google client", &by_google),
+        ("atlassian client", &by_atlassian),
+    ] {
+        assert_eq!(
+            echo(&base, access, "both").await,
+            Ok("both".to_owned()),
+            "{who}: the Google rule"
+        );
+        assert_eq!(
+            headers(&base, access).await,
+            Ok(()),
+            "{who}: the Atlassian rule"
+        );
+    }
+}

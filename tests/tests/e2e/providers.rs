@@ -197,7 +197,7 @@ async fn mapping_rules_match_the_claims_each_provider_reports() {
     let policy = Policy::compile(&roles, &mappings, None).unwrap();
     for ((provider, user), role) in users.iter().zip(["platform", "staff", "jira", "sales"]) {
         let held = policy.effective_roles(&Subject {
-            identity: Some(Identity { provider, user }),
+            identities: &[Identity { provider, user }],
             ..Default::default()
         });
         let names: Vec<&str> = held.names().collect();
