@@ -55,6 +55,7 @@ impl Fake {
             "google" => Self::Google(
                 Google::start(google::Options {
                     access_token_ttl: ttl,
+                    ..Default::default()
                 })
                 .await
                 .unwrap(),
