@@ -508,6 +508,11 @@ async fn a_terminal_refresh_error_at_each_provider_ends_the_grant_and_the_client
             challenge.contains("error=\"invalid_token\""),
             "{kind}: {challenge}"
         );
+        let metadata = format!(
+            "resource_metadata=\"{}\"",
+            rig.url("/.well-known/oauth-protected-resource/mcp/demo")
+        );
+        assert!(challenge.contains(&metadata), "{kind}: {challenge}");
         assert_eq!(
             rig.fake.token_calls().await - before,
             1,
