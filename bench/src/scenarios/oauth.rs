@@ -57,6 +57,15 @@ pub async fn gateway_with(
         idle_timeout_secs: 60,
         credentials: Default::default(),
     }];
+    // RBAC denies what no role allows: the bench users hold a default role on `demo`.
+    config.policy = toml::from_str(
+        r#"
+        default_role = "bench"
+        [[roles]]
+        name = "bench"
+        grants = [{ effect = "allow", action = "*", upstream = "demo" }]
+        "#,
+    )?;
     adjust(&mut config);
     let state = AppState::new(config).await?;
     state.store.migrate().await?;

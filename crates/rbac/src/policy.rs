@@ -52,8 +52,10 @@ pub struct Subject<'a> {
     pub roles: &'a [String],
     /// Roles of the teams the user belongs to.
     pub team_roles: &'a [String],
-    /// How the user signed in, when through an identity provider.
-    pub identity: Option<Identity<'a>>,
+    /// What each identity provider the user is signed in with said about them: every live
+    /// grant counts (a user linked to GitHub and Google matches the rules of both), not only
+    /// the last sign-in. Empty for a local account.
+    pub identities: &'a [Identity<'a>],
     /// The account is an administrator: holds the built-in `admin` role.
     pub is_admin: bool,
 }
@@ -271,7 +273,7 @@ impl Policy {
                 }
             }
         }
-        if let Some(id) = subject.identity {
+        for id in subject.identities {
             for (r, rule) in p.mappings.iter().enumerate() {
                 if rule.matches(id.provider, id.user) {
                     set.add(

@@ -140,7 +140,7 @@ fn policy() -> Policy {
 struct Who {
     roles: Vec<String>,
     teams: Vec<String>,
-    identity: Option<(&'static str, UserContext)>,
+    identities: Vec<Identity<'static>>,
     admin: bool,
 }
 
@@ -149,10 +149,7 @@ impl Who {
         Subject {
             roles: &self.roles,
             team_roles: &self.teams,
-            identity: self
-                .identity
-                .as_ref()
-                .map(|(provider, user)| Identity { provider, user }),
+            identities: &self.identities,
             is_admin: self.admin,
         }
     }
@@ -172,9 +169,17 @@ fn team(roles: &[&str]) -> Who {
     }
 }
 
+/// Test contexts live as long as the test binary, so a `Who` can lend them out.
+fn identity(provider: &'static str, user: UserContext) -> Identity<'static> {
+    Identity {
+        provider,
+        user: Box::leak(Box::new(user)),
+    }
+}
+
 fn idp(provider: &'static str, user: UserContext) -> Who {
     Who {
-        identity: Some((provider, user)),
+        identities: vec![identity(provider, user)],
         ..Who::default()
     }
 }
@@ -900,10 +905,10 @@ fn roles_say_where_they_come_from() {
     let who = Who {
         roles: vec!["dev".into(), "ghost".into()],
         teams: vec!["dev".into(), "reader".into()],
-        identity: Some((
+        identities: vec![identity(
             "keycloak",
             claims(json!({"realm_access": {"roles": ["mcp-realm", "mcp-admin"]}})),
-        )),
+        )],
         admin: false,
     };
     let roles = policy.effective_roles(&who.subject());
@@ -1185,4 +1190,33 @@ fn holds_any_is_the_list_rule_for_a_request_without_its_item() {
         !grants.holds_any(Action::PromptsGet, "docs"),
         "a whole-upstream deny takes it back"
     );
+}
+
+/// A user signed in with two providers holds the roles of both providers' rules; each rule
+/// with `provider` still matches only that provider's facts.
+#[test]
+fn every_linked_provider_counts_for_the_mapping_rules() {
+    let policy = policy();
+    let github = UserContext {
+        groups: vec!["acme:platform".into()],
+        ..UserContext::default()
+    };
+    let both = Who {
+        identities: vec![
+            identity("github", github.clone()),
+            identity("google", claims(json!({"hd": "acme.com"}))),
+        ],
+        ..Who::default()
+    };
+    let roles = policy.effective_roles(&both.subject());
+    let names: Vec<&str> = roles.names().collect();
+    assert!(names.contains(&"gh-team"), "{names:?}");
+    assert!(names.contains(&"google"), "{names:?}");
+    // The GitHub facts under another provider's name match nothing.
+    let misnamed = Who {
+        identities: vec![identity("google", github)],
+        ..Who::default()
+    };
+    let roles = policy.effective_roles(&misnamed.subject());
+    assert!(!roles.names().any(|n| n == "gh-team"));
 }

@@ -139,6 +139,24 @@ impl Store {
         })
     }
 
+    /// The user's live grants, newest first (at most `limit`).
+    pub async fn live_grants(
+        &self,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ProviderGrant>, StorageError> {
+        with_conn!(self, |conn| {
+            Ok(g::table
+                .filter(g::user_id.eq(user_id))
+                .filter(g::dead_at.is_null())
+                .order((g::created_at.desc(), g::id.desc()))
+                .limit(limit)
+                .select(ProviderGrant::as_select())
+                .load(conn)
+                .await?)
+        })
+    }
+
     /// The user's newest live grant at one provider, if any.
     pub async fn latest_live_grant_at(
         &self,

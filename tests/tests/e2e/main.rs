@@ -15,6 +15,7 @@ mod identity;
 mod oauth;
 mod oauth_edge;
 mod pages;
+mod provider_flows;
 mod providers;
 mod proxy;
 mod proxy_answers;

@@ -197,10 +197,63 @@ async fn mapping_rules_match_the_claims_each_provider_reports() {
     let policy = Policy::compile(&roles, &mappings, None).unwrap();
     for ((provider, user), role) in users.iter().zip(["platform", "staff", "jira", "sales"]) {
         let held = policy.effective_roles(&Subject {
-            identity: Some(Identity { provider, user }),
+            identities: &[Identity { provider, user }],
             ..Default::default()
         });
         let names: Vec<&str> = held.names().collect();
         assert_eq!(names, [role], "{provider}: {user:?}");
     }
+}
+
+/// An id token whose `exp` passed less than the leeway ago (a provider clock behind ours) is
+/// accepted; one past the leeway, or with the leeway set to 0, is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn id_tokens_get_a_clock_leeway_and_no_more() {
+    use mcpgate_fixture_oauth_fakes::{REDIRECT_URI, authorize, google, query_param, s256};
+    let verifier = "a-pkce-verifier-that-is-long-enough-0123456789-abcdefgh";
+    let sign_in = |id_token_ttl: i64, leeway: Option<u64>| async move {
+        let fake = Google::start(google::Options {
+            id_token_ttl,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let mut options = json!({ "issuer": fake.issuer() });
+        if let Some(l) = leeway {
+            options["id_token_leeway_secs"] = json!(l);
+        }
+        let p = mcpgate_provider_google::GoogleProvider::from_settings(&entry(
+            "google", "google", options,
+        ))
+        .unwrap();
+        let request = mcpgate_core::AuthorizationRequest {
+            redirect_uri: REDIRECT_URI.into(),
+            state: "s".into(),
+            nonce: "n".into(),
+            code_challenge: s256(verifier),
+            login_hint: Some("alice@example.com".into()),
+        };
+        let url = mcpgate_core::IdentityProvider::authorization_url(&p, &request)
+            .await
+            .unwrap();
+        let code = query_param(&authorize(&url).await.unwrap(), "code").unwrap();
+        mcpgate_core::IdentityProvider::exchange_code(&p, &code, verifier, REDIRECT_URI, "n")
+            .await
+            .map(|_| ())
+    };
+    assert!(sign_in(3600, None).await.is_ok());
+    assert!(sign_in(-30, None).await.is_ok(), "within the default 60 s");
+    let late = sign_in(-120, None).await.unwrap_err();
+    assert!(format!("{late:?}").contains("Expired"), "{late:?}");
+    assert!(sign_in(-30, Some(0)).await.is_err(), "no leeway configured");
+    assert!(sign_in(-100, Some(120)).await.is_ok(), "a wider leeway");
+    let too_wide = mcpgate_provider_google::GoogleProvider::from_settings(&entry(
+        "google",
+        "google",
+        json!({ "issuer": "https://accounts.google.com", "id_token_leeway_secs": 3600 }),
+    ));
+    assert_eq!(
+        too_wide.err().map(|e| e[0].path.clone()).as_deref(),
+        Some("options.id_token_leeway_secs")
+    );
 }

@@ -45,6 +45,10 @@ pub struct Options {
     /// `client_secret_basic` (default) or `client_secret_post`.
     #[serde(default)]
     pub token_auth: TokenAuthMethod,
+    /// Clock leeway for id tokens: accepted up to this many seconds after their `exp`
+    /// (default 60, at most 300).
+    #[serde(default)]
+    pub id_token_leeway_secs: Option<u64>,
 }
 
 fn google_issuer() -> String {

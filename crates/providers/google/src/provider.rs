@@ -48,6 +48,9 @@ impl GoogleProvider {
         };
         let mut config = OidcConfig::new(options.issuer.clone(), settings.client_id.clone());
         config.auth = options.token_auth.client_auth(secret.is_some());
+        config.id_token_leeway =
+            mcpgate_provider_kit::id_token_leeway(options.id_token_leeway_secs)
+                .map_err(|e| vec![e])?;
         config.client_secret = secret;
         config.scopes = if settings.scopes.is_empty() {
             DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()

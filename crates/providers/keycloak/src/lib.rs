@@ -38,6 +38,10 @@ pub struct Options {
     /// Sent as `kc_idp_hint` to skip Keycloak's own login page for a brokered provider.
     #[serde(default)]
     pub idp_hint: Option<String>,
+    /// Clock leeway for id tokens: accepted up to this many seconds after their `exp`
+    /// (default 60, at most 300).
+    #[serde(default)]
+    pub id_token_leeway_secs: Option<u64>,
 }
 
 fn capabilities() -> Capabilities {

@@ -61,6 +61,9 @@ impl KeycloakProvider {
         let (issuer, endpoints) = realm_endpoints(&options).map_err(|e| vec![e])?;
         let mut config = OidcConfig::new(issuer, settings.client_id.clone());
         config.auth = options.token_auth.client_auth(secret.is_some());
+        config.id_token_leeway =
+            mcpgate_provider_kit::id_token_leeway(options.id_token_leeway_secs)
+                .map_err(|e| vec![e])?;
         config.client_secret = secret;
         config.scopes = settings.scopes.clone();
         config.endpoints = EndpointSource::Fixed(Box::new(endpoints.clone()));

@@ -23,10 +23,10 @@ pub use http::{
 pub use numbers::lenient_seconds;
 pub use oauth_client::{OAuthClient, OAuthConfig, get_json};
 pub use oidc_client::{
-    DISCOVERY_TTL, EndpointSource, ExtraClaims, FixedEndpoints, KitIdToken, MIN_REFETCH,
-    OidcClient, OidcConfig, looks_like_jws, now_unix,
+    DISCOVERY_TTL, EndpointSource, ExtraClaims, FixedEndpoints, ID_TOKEN_LEEWAY, KitIdToken,
+    MIN_REFETCH, OidcClient, OidcConfig, looks_like_jws, now_unix,
 };
-pub use options::{TokenAuthMethod, check_common, parse_options, parse_url};
+pub use options::{TokenAuthMethod, check_common, id_token_leeway, parse_options, parse_url};
 pub use secret::client_secret;
 pub use token::{ClientAuth, KitTokenResponse, request_token_error, revoke as revoke_token};
 

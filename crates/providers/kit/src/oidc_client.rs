@@ -38,6 +38,11 @@ pub const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 /// made-up `kid`s cannot hammer the provider.
 pub const MIN_REFETCH: Duration = Duration::from_secs(5);
 
+/// How far an id token's `exp` may lie in the past and still be accepted, by default: clocks
+/// of the provider and the gateway drift (OpenID Connect Core §3.1.3.7 leaves the allowance to
+/// the client; a minute is what most relying parties use).
+pub const ID_TOKEN_LEEWAY: Duration = Duration::from_secs(60);
+
 /// Signature algorithms accepted (asymmetric only: `none` and HMAC are refused).
 const ALGS: [CoreJwsSigningAlgorithm; 10] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
@@ -125,6 +130,8 @@ pub struct OidcConfig {
     pub endpoints: EndpointSource,
     /// Minimum time between JWKS refetches caused by unknown key ids.
     pub jwks_min_refetch: Duration,
+    /// Clock leeway for the `exp` of id tokens and JWT access tokens.
+    pub id_token_leeway: Duration,
 }
 
 impl OidcConfig {
@@ -138,6 +145,7 @@ impl OidcConfig {
             extra_authorize_params: Vec::new(),
             endpoints: EndpointSource::Discovery,
             jwks_min_refetch: MIN_REFETCH,
+            id_token_leeway: ID_TOKEN_LEEWAY,
         }
     }
 }
@@ -477,7 +485,8 @@ impl OidcClient {
         self.with_jwks(|set| {
             let verifier =
                 IdTokenVerifier::new_public_client(client_id.clone(), issuer.clone(), set.clone())
-                    .set_allowed_algs(ALGS);
+                    .set_allowed_algs(ALGS)
+                    .set_time_fn(self.leeway_clock());
             let claims = match nonce {
                 Some(n) => token.claims(&verifier, &Nonce::new(n.to_owned()))?,
                 None => token.claims(&verifier, |_: Option<&Nonce>| Ok(()))?,
@@ -508,11 +517,20 @@ impl OidcClient {
                 IdTokenVerifier::new_public_client(client_id.clone(), issuer.clone(), set.clone())
                     .set_allowed_algs(ALGS)
                     .set_allowed_jose_types(types.clone())
-                    .require_audience_match(false);
+                    .require_audience_match(false)
+                    .set_time_fn(self.leeway_clock());
             let claims = parsed.claims(&verifier, |_: Option<&Nonce>| Ok(()))?;
             serde_json::to_value(claims).map_err(|e| ClaimsVerificationError::Other(e.to_string()))
         })
         .await
+    }
+
+    /// "Now" as the verifier sees it: the real time less the leeway, so a token whose `exp`
+    /// passed less than the leeway ago still verifies (the crate checks `now < exp` only).
+    fn leeway_clock(&self) -> impl Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync + use<> {
+        let leeway = chrono::Duration::from_std(self.config.id_token_leeway)
+            .unwrap_or(chrono::Duration::zero());
+        move || chrono::Utc::now() - leeway
     }
 
     async fn jwks_for_verification(&self) -> Result<&JwksCache, ProviderError> {

@@ -34,6 +34,23 @@ impl TokenAuthMethod {
     }
 }
 
+/// The most clock leeway an id token may be given: beyond this an expired token is simply
+/// accepted.
+const MAX_ID_TOKEN_LEEWAY_SECS: u64 = 300;
+
+/// The `id_token_leeway_secs` option of the OpenID Connect providers: how long after its
+/// `exp` an id token is still accepted (default [`crate::ID_TOKEN_LEEWAY`], at most 300 s).
+pub fn id_token_leeway(secs: Option<u64>) -> Result<std::time::Duration, FieldError> {
+    match secs {
+        None => Ok(crate::ID_TOKEN_LEEWAY),
+        Some(s) if s <= MAX_ID_TOKEN_LEEWAY_SECS => Ok(std::time::Duration::from_secs(s)),
+        Some(_) => Err(FieldError::new(
+            "options.id_token_leeway_secs",
+            format!("must be at most {MAX_ID_TOKEN_LEEWAY_SECS}"),
+        )),
+    }
+}
+
 /// Checks every provider needs: a URL-safe id and a client id.
 pub fn check_common(settings: &ProviderSettings) -> Vec<FieldError> {
     let mut errors = Vec::new();

@@ -37,6 +37,10 @@ pub struct Options {
     /// Extra authorization-request parameters (e.g. `prompt = "consent"`).
     #[serde(default)]
     pub authorize_params: std::collections::BTreeMap<String, String>,
+    /// Clock leeway for id tokens: accepted up to this many seconds after their `exp`
+    /// (default 60, at most 300).
+    #[serde(default)]
+    pub id_token_leeway_secs: Option<u64>,
 }
 
 fn capabilities() -> Capabilities {

@@ -57,6 +57,9 @@ impl OidcProvider {
         };
         let mut config = OidcConfig::new(options.issuer.clone(), settings.client_id.clone());
         config.auth = options.token_auth.client_auth(secret.is_some());
+        config.id_token_leeway =
+            mcpgate_provider_kit::id_token_leeway(options.id_token_leeway_secs)
+                .map_err(|e| vec![e])?;
         config.client_secret = secret;
         config.scopes = settings.scopes.clone();
         config.jwks_min_refetch = jwks_min_refetch;

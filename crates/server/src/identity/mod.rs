@@ -79,11 +79,17 @@ impl From<&IdentityError> for ApiError {
 /// What a federated user's identity provider says about them, as cached: the provider, the
 /// context, and a number that changes each time the context is fetched again (so caches
 /// derived from it, such as the user's RBAC grants, can key on it).
+///
+/// A user signed in with several providers (linked by their verified email) has one context
+/// per provider: the newest grant's is this one, the others are `linked`, and the mapping
+/// rules read all of them ([`Self::identities`]).
 #[derive(Debug)]
 pub struct FederatedContext {
     pub provider_id: String,
     pub user: UserContext,
     pub generation: u64,
+    /// The contexts of the user's newest live grant at each other provider, newest first.
+    pub linked: Vec<Arc<FederatedContext>>,
 }
 
 impl FederatedContext {
@@ -92,17 +98,46 @@ impl FederatedContext {
             provider_id: provider_id.to_owned(),
             user,
             generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            linked: Vec::new(),
         })
     }
 
-    /// The context as the RBAC mapping rules read it.
-    pub fn as_identity(&self) -> mcpgate_rbac::Identity<'_> {
-        mcpgate_rbac::Identity {
-            provider: &self.provider_id,
-            user: &self.user,
+    /// The newest grant's context with the others linked; its generation changes whenever
+    /// any of theirs does.
+    fn combined(mut contexts: Vec<Arc<Self>>) -> Option<Arc<Self>> {
+        use std::hash::{Hash, Hasher};
+        if contexts.len() <= 1 {
+            return contexts.pop();
         }
+        let newest = contexts.remove(0);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        newest.generation.hash(&mut h);
+        for c in &contexts {
+            c.generation.hash(&mut h);
+        }
+        Some(Arc::new(Self {
+            provider_id: newest.provider_id.clone(),
+            user: newest.user.clone(),
+            generation: h.finish(),
+            linked: contexts,
+        }))
+    }
+
+    /// What the RBAC mapping rules read: this provider's facts and every linked one's.
+    pub fn identities(&self) -> Vec<mcpgate_rbac::Identity<'_>> {
+        std::iter::once(self)
+            .chain(self.linked.iter().map(|c| &**c))
+            .map(|c| mcpgate_rbac::Identity {
+                provider: &c.provider_id,
+                user: &c.user,
+            })
+            .collect()
     }
 }
+
+/// Live grants read per user (one per provider counts; older ones at the same provider are
+/// skipped).
+const MAX_LIVE_GRANTS: i64 = 50;
 
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -136,7 +171,8 @@ pub struct Inner {
     providers: Arc<Registry>,
     secret_box: Arc<SecretBox>,
     contexts: moka::future::Cache<String, Arc<FederatedContext>>,
-    grant_of_user: moka::future::Cache<String, Option<String>>,
+    /// The user's newest live grant at each provider, newest first.
+    grant_of_user: moka::future::Cache<String, Arc<[String]>>,
     refreshing: moka::future::Cache<(String, i64), Arc<GrantSnapshot>>,
     /// This process's name in refresh leases.
     owner: String,
@@ -217,16 +253,25 @@ impl IdentityService {
     ) -> Result<Option<Arc<FederatedContext>>, Arc<IdentityError>> {
         let store = self.store.clone();
         let uid = user_id.to_owned();
-        let grant = self
+        let grants = self
             .grant_of_user
             .try_get_with(uid.clone(), async move {
-                Ok::<_, IdentityError>(store.latest_live_grant(&uid).await?.map(|g| g.id))
+                let live = store.live_grants(&uid, MAX_LIVE_GRANTS).await?;
+                let mut seen = std::collections::HashSet::new();
+                let newest_per_provider: Arc<[String]> = live
+                    .into_iter()
+                    .filter(|g| seen.insert(g.provider_id.clone()))
+                    .map(|g| g.id)
+                    .collect();
+                Ok::<_, IdentityError>(newest_per_provider)
             })
             .await?;
-        match grant {
-            None => Ok(None),
-            Some(grant_id) => self.context(&grant_id).await.map(Some),
+        // Every provider's facts count for the mapping rules, not only the last sign-in's.
+        let mut contexts = Vec::with_capacity(grants.len());
+        for grant_id in grants.iter() {
+            contexts.push(self.context(grant_id).await?);
         }
+        Ok(FederatedContext::combined(contexts))
     }
 
     /// The context of one grant: cached, loaded once for all concurrent callers.

@@ -66,10 +66,13 @@ impl Enforcer {
             }
         };
         let access = self.store.user_access(user_id).await?;
+        let identities = identity
+            .map(FederatedContext::identities)
+            .unwrap_or_default();
         let roles = policy.effective_roles(&Subject {
             roles: &access.roles,
             team_roles: &access.team_roles,
-            identity: identity.map(FederatedContext::as_identity),
+            identities: &identities,
             is_admin: access.is_admin,
         });
         let decision = request.map(|r| {

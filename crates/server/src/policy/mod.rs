@@ -131,10 +131,13 @@ impl Enforcer {
                 if access.disabled {
                     return Ok(EffectiveGrants::default());
                 }
+                let identities = identity
+                    .map(FederatedContext::identities)
+                    .unwrap_or_default();
                 let roles = policy.effective_roles(&mcpgate_rbac::Subject {
                     roles: &access.roles,
                     team_roles: &access.team_roles,
-                    identity: identity.map(FederatedContext::as_identity),
+                    identities: &identities,
                     is_admin: access.is_admin,
                 });
                 Ok(policy.effective_grants(&roles))

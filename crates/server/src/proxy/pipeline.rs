@@ -58,7 +58,20 @@ pub async fn handle(
     // per grant and TTL, refreshed exactly once when due). A dead grant means signing in again.
     let identity = match state.identity.context_for_user(&principal.user_id).await {
         Ok(identity) => identity,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => {
+            // A dead grant's 401 tells the client where to start again, as every 401 of an
+            // MCP endpoint must (MCP authorization: the resource metadata URL).
+            let mut error = ApiError::from(e);
+            if let ApiError::Challenge { challenge, .. } = &mut error
+                && challenge.resource_metadata.is_none()
+            {
+                challenge.resource_metadata = Some(auth::resource_metadata_url(
+                    &proxy.issuer,
+                    incoming.parts.uri.path(),
+                ));
+            }
+            return error.into_response();
+        }
     };
 
     // 4. RBAC, before anything leaves mcpgate.
