@@ -1,4 +1,4 @@
-//! `cargo xtask test`: what CI runs, in the order that fails fastest.
+//! `cargo xtask test`: what CI runs, in the order that fails fastest (and a short fuzz run last).
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::Command;
@@ -26,6 +26,10 @@ pub struct Args {
     /// Skip fmt, clippy, the dependency check and the feature builds: only run the tests.
     #[arg(long)]
     quick: bool,
+    /// Seconds each fuzz target of `fuzz/` runs after the tests (0 or `--quick`: none; the
+    /// committed corpora are replayed by the server's tests either way).
+    #[arg(long, default_value_t = 10)]
+    fuzz_secs: u64,
     /// Extra arguments for `cargo nextest run` (e.g. a test filter).
     #[arg(trailing_var_arg = true)]
     nextest: Vec<String>,
@@ -78,7 +82,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         nextest.env_remove("MCPGATE_TEST_DATABASE_URL");
     }
     nextest.env("MCPGATE_TEST_CACHE", root().join(".cache"));
-    step(&mut nextest, "cargo nextest run --workspace")
+    step(&mut nextest, "cargo nextest run --workspace")?;
+    if !args.quick && args.fuzz_secs > 0 {
+        crate::fuzz::fuzz(crate::fuzz::TARGETS, args.fuzz_secs)?;
+    }
+    Ok(())
 }
 
 fn feature_builds() -> anyhow::Result<()> {

@@ -8,6 +8,9 @@ pub mod cli;
 pub mod config;
 pub mod cors;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod limits;
 pub mod oauth;

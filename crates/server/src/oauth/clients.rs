@@ -141,6 +141,88 @@ fn registration_error(error: &'static str, description: impl Into<String>) -> Ap
     ApiError::oauth(StatusCode::BAD_REQUEST, error, description)
 }
 
+/// What a registration asks for, once checked: the redirect URIs, the authentication
+/// method, the grant types and the name to store.
+#[derive(Debug)]
+pub struct Checked {
+    pub redirect_uris: Vec<String>,
+    pub method: String,
+    pub grant_types: Vec<String>,
+    pub client_name: String,
+}
+
+impl Registration {
+    /// The checks RFC 7591 §2 and MCP ask for, without side effects (the fuzz target for
+    /// client metadata calls this too).
+    pub fn check(&self) -> Result<Checked, ApiError> {
+        let redirect_uris = self
+            .redirect_uris
+            .clone()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                registration_error("invalid_redirect_uri", "redirect_uris is required")
+            })?;
+        let method = self.token_endpoint_auth_method.as_deref().unwrap_or("none");
+        let client_type = if method == "none" {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        };
+        for uri in &redirect_uris {
+            check_registrable(uri, client_type)
+                .map_err(|e| registration_error("invalid_redirect_uri", format!("{uri}: {e}")))?;
+        }
+        if !["none", "client_secret_basic", "client_secret_post"].contains(&method) {
+            return Err(registration_error(
+                "invalid_client_metadata",
+                format!("token_endpoint_auth_method {method:?} is not supported"),
+            ));
+        }
+        let grant_types = self
+            .grant_types
+            .clone()
+            .unwrap_or_else(|| vec!["authorization_code".into()]);
+        if let Some(g) = grant_types
+            .iter()
+            .find(|g| !["authorization_code", "refresh_token"].contains(&g.as_str()))
+        {
+            return Err(registration_error(
+                "invalid_client_metadata",
+                format!("grant type {g:?} is not supported"),
+            ));
+        }
+        if let Some(r) = self
+            .response_types
+            .as_ref()
+            .and_then(|r| r.iter().find(|r| r.as_str() != "code"))
+        {
+            return Err(registration_error(
+                "invalid_client_metadata",
+                format!("response type {r:?} is not supported"),
+            ));
+        }
+        if let Some(a) = self.application_type.as_deref()
+            && !["native", "web"].contains(&a)
+        {
+            return Err(registration_error(
+                "invalid_client_metadata",
+                "application_type must be native or web",
+            ));
+        }
+        let client_name = self
+            .client_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "Unnamed client".into());
+        Ok(Checked {
+            redirect_uris,
+            method: method.to_owned(),
+            grant_types,
+            client_name,
+        })
+    }
+}
+
 /// `POST /oauth/register` (RFC 7591).
 pub async fn register(
     State(state): State<AppState>,
@@ -148,60 +230,13 @@ pub async fn register(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(reg) =
         body.map_err(|e| registration_error("invalid_client_metadata", e.body_text()))?;
-    let redirect_uris = reg
-        .redirect_uris
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| registration_error("invalid_redirect_uri", "redirect_uris is required"))?;
-    let method = reg.token_endpoint_auth_method.as_deref().unwrap_or("none");
-    let client_type = if method == "none" {
-        ClientType::Public
-    } else {
-        ClientType::Confidential
-    };
-    for uri in &redirect_uris {
-        check_registrable(uri, client_type)
-            .map_err(|e| registration_error("invalid_redirect_uri", format!("{uri}: {e}")))?;
-    }
-    if !["none", "client_secret_basic", "client_secret_post"].contains(&method) {
-        return Err(registration_error(
-            "invalid_client_metadata",
-            format!("token_endpoint_auth_method {method:?} is not supported"),
-        ));
-    }
-    let grant_types = reg
-        .grant_types
-        .unwrap_or_else(|| vec!["authorization_code".into()]);
-    if let Some(g) = grant_types
-        .iter()
-        .find(|g| !["authorization_code", "refresh_token"].contains(&g.as_str()))
-    {
-        return Err(registration_error(
-            "invalid_client_metadata",
-            format!("grant type {g:?} is not supported"),
-        ));
-    }
-    if let Some(r) = reg
-        .response_types
-        .as_ref()
-        .and_then(|r| r.iter().find(|r| r.as_str() != "code"))
-    {
-        return Err(registration_error(
-            "invalid_client_metadata",
-            format!("response type {r:?} is not supported"),
-        ));
-    }
-    if let Some(a) = reg.application_type.as_deref()
-        && !["native", "web"].contains(&a)
-    {
-        return Err(registration_error(
-            "invalid_client_metadata",
-            "application_type must be native or web",
-        ));
-    }
-    let client_name = reg
-        .client_name
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| "Unnamed client".into());
+    let Checked {
+        redirect_uris,
+        method,
+        grant_types,
+        client_name,
+    } = reg.check()?;
+    let method = method.as_str();
     let client_id = format!(
         "mcpgate_client_{}",
         crate::web::session::random_value()?
