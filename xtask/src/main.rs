@@ -3,6 +3,7 @@
 mod bench;
 mod deps;
 mod dev;
+mod fuzz;
 mod mcp_software;
 mod test;
 mod util;
@@ -26,6 +27,8 @@ enum Command {
     Deps,
     /// Run a benchmark scenario in a release build (`--short` for a quick proof that it runs).
     Bench(bench::Args),
+    /// Run the fuzz targets of `fuzz/` (cargo-fuzz on the stable toolchain), 5 min each.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +37,7 @@ fn main() -> std::process::ExitCode {
         Command::Test(args) => test::run(args),
         Command::Deps => deps::run(),
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

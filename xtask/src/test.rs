@@ -26,6 +26,11 @@ pub struct Args {
     /// Skip fmt, clippy, the dependency check and the feature builds: only run the tests.
     #[arg(long)]
     quick: bool,
+    /// Also run each fuzz target of `fuzz/` this many seconds after the tests. Off by default:
+    /// the instrumented build of the server alone takes longer than the whole budget on a
+    /// clean clone. The server's tests replay the committed corpora either way.
+    #[arg(long, default_value_t = 0)]
+    fuzz_secs: u64,
     /// Extra arguments for `cargo nextest run` (e.g. a test filter).
     #[arg(trailing_var_arg = true)]
     nextest: Vec<String>,
@@ -78,7 +83,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         nextest.env_remove("MCPGATE_TEST_DATABASE_URL");
     }
     nextest.env("MCPGATE_TEST_CACHE", root().join(".cache"));
-    step(&mut nextest, "cargo nextest run --workspace")
+    step(&mut nextest, "cargo nextest run --workspace")?;
+    if !args.quick && args.fuzz_secs > 0 {
+        crate::fuzz::fuzz(crate::fuzz::TARGETS, args.fuzz_secs)?;
+    }
+    Ok(())
 }
 
 fn feature_builds() -> anyhow::Result<()> {

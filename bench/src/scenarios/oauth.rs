@@ -54,7 +54,7 @@ pub async fn gateway_with(
         name: "demo".into(),
         url: upstream.into(),
         response_timeout_ms: 10_000,
-        idle_timeout_secs: 60,
+        idle_timeout_secs: None,
         credentials: Default::default(),
     }];
     // RBAC denies what no role allows: the bench users hold a default role on `demo`.

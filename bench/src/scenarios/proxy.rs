@@ -314,7 +314,7 @@ pub fn run(short: bool) -> anyhow::Result<()> {
             name: "fx".into(),
             url: upstream_url.clone(),
             response_timeout_ms: 10_000,
-            idle_timeout_secs: 60,
+            idle_timeout_secs: None,
             credentials: Default::default(),
         });
     // RBAC on: the bench user holds a default role allowing the fixture's tools.

@@ -156,7 +156,7 @@ pub fn run(short: bool) -> anyhow::Result<()> {
                     name: "fx".into(),
                     url: upstream_url.clone(),
                     response_timeout_ms: 10_000,
-                    idle_timeout_secs: 60,
+                    idle_timeout_secs: None,
                     credentials: Default::default(),
                 });
             config

@@ -206,6 +206,12 @@ pub struct ProxyConfig {
     pub pool_idle_timeout_secs: u64,
     /// Idle pooled connections kept per upstream host.
     pub pool_max_idle_per_host: usize,
+    /// Longest silence inside a streamed upstream response (SSE) before mcpgate ends it; an
+    /// upstream may set its own. A request still waiting for its answer gets a JSON-RPC error
+    /// event (`-32002`) and the end of the stream; so does one whose upstream connection
+    /// breaks (`-32001`). MCP servers send SSE keep-alives well within this on long-lived
+    /// streams.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for ProxyConfig {
@@ -216,6 +222,7 @@ impl Default for ProxyConfig {
             connect_timeout_ms: 2_000,
             pool_idle_timeout_secs: 90,
             pool_max_idle_per_host: 256,
+            idle_timeout_secs: 60,
         }
     }
 }
@@ -231,10 +238,10 @@ pub struct UpstreamConfig {
     /// Longest wait for the upstream's response head (then 504). Streams may run longer.
     #[serde(default = "default_upstream_response_timeout_ms")]
     pub response_timeout_ms: u64,
-    /// Longest silence inside a streamed response before mcpgate ends it. MCP servers send
-    /// SSE keep-alives well within this on long-lived GET streams.
-    #[serde(default = "default_upstream_idle_timeout_secs")]
-    pub idle_timeout_secs: u64,
+    /// This upstream's `proxy.idle_timeout_secs` (longest silence inside a streamed
+    /// response), when it needs another than the gateway's.
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u64>,
     /// How mcpgate authenticates to the upstream (never with the client's own token): one
     /// table `{ kind = … }` or a list of them (`mcpgate_credentials` documents every kind).
     #[serde(default)]
@@ -243,10 +250,6 @@ pub struct UpstreamConfig {
 
 fn default_upstream_response_timeout_ms() -> u64 {
     25_000
-}
-
-fn default_upstream_idle_timeout_secs() -> u64 {
-    300
 }
 
 /// One problem in the configuration, with its key path.
@@ -391,6 +394,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.proxy.idle_timeout_secs == 0 {
+            errors.push(ConfigError::new(
+                "proxy.idle_timeout_secs",
+                "must be at least 1",
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, upstream) in self.upstreams.iter().enumerate() {
             let path = |key: &str| format!("upstreams[{i}].{key}");
@@ -423,7 +432,7 @@ impl Config {
                     "must be at least 1",
                 ));
             }
-            if upstream.idle_timeout_secs == 0 {
+            if upstream.idle_timeout_secs == Some(0) {
                 errors.push(ConfigError::new(
                     path("idle_timeout_secs"),
                     "must be at least 1",
@@ -667,6 +676,7 @@ mod tests {
                     keys = {{ k1 = "{KEY}" }}
                     [proxy]
                     allowed_origins = ["https://ok.example.com", "https://x.example.com/path"]
+                    idle_timeout_secs = 0
                     [[upstreams]]
                     name = "Bad Name"
                     url = "ftp://x"
@@ -687,6 +697,7 @@ mod tests {
                 paths(errors),
                 [
                     "proxy.allowed_origins[1]",
+                    "proxy.idle_timeout_secs",
                     "upstreams[0].name",
                     "upstreams[0].url",
                     "upstreams[2].name",

@@ -10,6 +10,9 @@ pub mod connections;
 pub mod control_chars;
 pub mod cors;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod limits;
 pub mod oauth;

@@ -20,5 +20,6 @@ mod providers;
 mod proxy;
 mod proxy_answers;
 mod proxy_clients;
+mod proxy_streams;
 mod rbac;
 mod upstream_credentials;

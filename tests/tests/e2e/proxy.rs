@@ -29,7 +29,7 @@ pub fn upstream_config(name: &str, url: &str) -> UpstreamConfig {
         name: name.into(),
         url: url.into(),
         response_timeout_ms: 10_000,
-        idle_timeout_secs: 60,
+        idle_timeout_secs: None,
         credentials: Default::default(),
     }
 }

@@ -154,20 +154,20 @@ fn registration_error(error: &'static str, description: impl Into<String>) -> Ap
     refused("invalid", error, description)
 }
 
-/// `POST /oauth/register` (RFC 7591).
-pub async fn register(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let address = state.limits.client_address(peer, &headers);
-    if let Err(e) = state.registrations.check(address) {
-        metrics::counter!("mcpgate_oauth_registrations_refused_total", "reason" => "rate_limited")
-            .increment(1);
-        return Err(e);
-    }
-    let max = state.config.oauth.registration.max_metadata_bytes;
+/// What a registration asks for, once checked: the redirect URIs, the authentication method,
+/// the grant types, the name to store, and the registration itself (its other fields).
+#[derive(Debug)]
+pub struct Checked {
+    pub redirect_uris: Vec<String>,
+    pub method: String,
+    pub grant_types: Vec<String>,
+    pub client_name: String,
+    pub registration: Registration,
+}
+
+/// Every check of a registration body (size, bounds, RFC 7591 §2 and MCP), without side
+/// effects: the handler's first step, and the fuzz target for client metadata.
+pub fn check(body: &[u8], max: usize) -> Result<Checked, ApiError> {
     if body.len() > max {
         return Err(refused(
             "too_large",
@@ -175,7 +175,7 @@ pub async fn register(
             format!("the client metadata is larger than {max} bytes"),
         ));
     }
-    let doc: serde_json::Map<String, Value> = serde_json::from_slice(&body).map_err(|e| {
+    let doc: serde_json::Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
         registration_error(
             "invalid_client_metadata",
             format!("the client metadata must be a JSON object: {e}"),
@@ -186,6 +186,7 @@ pub async fn register(
         .map_err(|e| registration_error("invalid_client_metadata", e.to_string()))?;
     let redirect_uris = reg
         .redirect_uris
+        .clone()
         .filter(|r| !r.is_empty())
         .ok_or_else(|| registration_error("invalid_redirect_uri", "redirect_uris is required"))?;
     let method = reg.token_endpoint_auth_method.as_deref().unwrap_or("none");
@@ -206,6 +207,7 @@ pub async fn register(
     }
     let grant_types = reg
         .grant_types
+        .clone()
         .unwrap_or_else(|| vec!["authorization_code".into()]);
     if let Some(g) = grant_types
         .iter()
@@ -236,8 +238,39 @@ pub async fn register(
     }
     let client_name = reg
         .client_name
+        .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "Unnamed client".into());
+    Ok(Checked {
+        redirect_uris,
+        method: method.to_owned(),
+        grant_types,
+        client_name,
+        registration: reg,
+    })
+}
+
+/// `POST /oauth/register` (RFC 7591).
+pub async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let address = state.limits.client_address(peer, &headers);
+    if let Err(e) = state.registrations.check(address) {
+        metrics::counter!("mcpgate_oauth_registrations_refused_total", "reason" => "rate_limited")
+            .increment(1);
+        return Err(e);
+    }
+    let Checked {
+        redirect_uris,
+        method,
+        grant_types,
+        client_name,
+        registration: reg,
+    } = check(&body, state.config.oauth.registration.max_metadata_bytes)?;
+    let method = method.as_str();
     let client_id = format!(
         "mcpgate_client_{}",
         crate::web::session::random_value()?

@@ -151,7 +151,7 @@ impl ListScope {
 }
 
 /// Where the first complete event in `buf` ends (after its blank line), if there is one.
-fn event_end(buf: &[u8]) -> Option<usize> {
+pub(crate) fn event_end(buf: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i < buf.len() {
         let line_end = match buf[i] {

@@ -14,6 +14,7 @@ pub mod relay;
 pub mod sealed;
 pub mod send;
 pub mod session;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,6 +50,7 @@ impl Upstream {
         config: &UpstreamConfig,
         index: usize,
         deps: &Dependencies,
+        idle_timeout_secs: u64,
     ) -> Result<Self, Vec<String>> {
         let url =
             Url::parse(&config.url).map_err(|e| vec![format!("upstreams[{index}].url: {e}")])?;
@@ -76,7 +78,9 @@ impl Upstream {
             name: config.name.clone(),
             url,
             response_timeout,
-            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            idle_timeout: Duration::from_secs(
+                config.idle_timeout_secs.unwrap_or(idle_timeout_secs),
+            ),
             credentials,
         })
     }
@@ -120,7 +124,7 @@ impl Proxy {
         let mut upstreams = HashMap::new();
         let mut problems = Vec::new();
         for (i, upstream) in config.upstreams.iter().enumerate() {
-            match Upstream::from_config(upstream, i, deps) {
+            match Upstream::from_config(upstream, i, deps, config.proxy.idle_timeout_secs) {
                 Ok(u) => {
                     upstreams.insert(upstream.name.clone(), Arc::new(u));
                 }

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use super::jsonrpc::code;
 use super::parse::{self, Incoming, MCP_SESSION_ID};
 use super::send::{self, Failure};
+use super::watch::Watch;
 use super::{credentials, relay, rpc_error};
 use crate::app::AppState;
 use crate::auth;
@@ -141,12 +142,27 @@ pub async fn handle(
     .await
     {
         Ok(upstream_response) => {
+            // Who waits on a streamed answer, should the upstream abandon it.
+            let watch = Watch {
+                audit: state.audit.clone(),
+                user_id: principal.user_id.clone(),
+                client_id: principal.client_id.clone(),
+                upstream: upstream.name.clone(),
+                method: message.as_ref().and_then(|m| m.method.clone()),
+                target: message.as_ref().and_then(|m| m.target.clone()),
+                pending: message
+                    .as_ref()
+                    .filter(|m| m.is_request())
+                    .and_then(|m| m.id.clone()),
+                idle: upstream.idle_timeout,
+            };
             relay::relay(
                 &proxy.sessions,
                 &upstream,
                 &principal.user_id,
                 upstream_response,
                 list_scope,
+                watch,
             )
             .await
         }

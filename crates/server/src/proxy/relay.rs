@@ -1,19 +1,18 @@
 //! Step 7 of the `/mcp` pipeline: the upstream's response back to the client, head rewritten
 //! (the session id sealed, only protocol headers kept), body streamed chunk by chunk as it
 //! arrives (SSE events keep their `id:`/`event:`/`retry:` lines: the bytes are not
-//! re-encoded), list results filtered to what the caller may use.
+//! re-encoded), list results filtered to what the caller may use. A stream the upstream
+//! abandons (silent past the idle timeout, or broken off) is ended by [`super::watch`].
 
-use std::time::Duration;
-
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use futures::{Stream, StreamExt};
 
 use super::Upstream;
 use super::parse::{MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 use super::send::Failure;
 use super::session::SessionIds;
+use super::watch::{self, Watch};
 use crate::policy::lists::ListScope;
 
 const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
@@ -37,6 +36,7 @@ pub async fn relay(
     user_id: &str,
     response: reqwest::Response,
     list_scope: Option<ListScope>,
+    watch: Watch,
 ) -> Result<Response, Failure> {
     let status = response.status();
     let mut headers = HeaderMap::with_capacity(6);
@@ -77,33 +77,17 @@ pub async fn relay(
             Ok(Err(e)) => return Err(Failure::Unreachable(e.to_string())),
             Err(_) => return Err(Failure::Timeout),
         }
-    } else {
-        let stream = idle_limited(response.bytes_stream(), upstream.idle_timeout);
+    } else if is_sse {
+        let stream = watch::sse(response.bytes_stream(), watch);
         match list_scope {
-            Some(scope) if is_sse => Body::from_stream(scope.filter_sse(Box::pin(stream))),
-            _ => Body::from_stream(stream),
+            Some(scope) => Body::from_stream(scope.filter_sse(Box::pin(stream))),
+            None => Body::from_stream(stream),
         }
+    } else {
+        Body::from_stream(watch::chunks(response.bytes_stream(), watch))
     };
     let mut out = Response::new(body);
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     Ok(out)
-}
-
-/// Ends a stream that stays silent longer than `idle` (a hung upstream must not pin a client
-/// connection forever).
-fn idle_limited<S>(stream: S, idle: Duration) -> impl Stream<Item = Result<Bytes, reqwest::Error>>
-where
-    S: Stream<Item = Result<Bytes, reqwest::Error>> + Unpin,
-{
-    futures::stream::unfold(stream, move |mut stream| async move {
-        match tokio::time::timeout(idle, stream.next()).await {
-            Ok(Some(item)) => Some((item, stream)),
-            Ok(None) => None,
-            Err(_) => {
-                tracing::debug!("upstream stream idle too long; ending it");
-                None
-            }
-        }
-    })
 }
