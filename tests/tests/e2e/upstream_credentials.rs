@@ -22,8 +22,12 @@ pub(crate) fn credentials(toml_text: &str) -> UpstreamCredentialsConfig {
 /// One client for the calls of these tests (building one per call costs more than the call).
 static HTTP: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(reqwest::Client::new);
 
-/// The headers the upstream received for one `headers` call by `token`.
-pub(crate) async fn seen_by_upstream(gateway: &TestServer, upstream: &str, token: &str) -> Value {
+/// One `headers` tool call by `token` (2026-07-28 era): status, content type, body.
+async fn post_headers(
+    gateway: &TestServer,
+    upstream: &str,
+    token: &str,
+) -> (StatusCode, String, String) {
     let r = HTTP
         .post(gateway.url(&format!("/mcp/{upstream}")))
         .bearer_auth(token)
@@ -37,6 +41,12 @@ pub(crate) async fn seen_by_upstream(gateway: &TestServer, upstream: &str, token
         .await
         .expect("request");
     let (status, ct, body) = read(r).await.expect("body");
+    (status, ct, body)
+}
+
+/// The headers the upstream received for one `headers` call by `token`.
+pub(crate) async fn seen_by_upstream(gateway: &TestServer, upstream: &str, token: &str) -> Value {
+    let (status, ct, body) = post_headers(gateway, upstream, token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     serde_json::from_str(&result_text(&ct, &body).unwrap_or_default()).expect("headers json")
 }
@@ -217,19 +227,7 @@ async fn bad_credential_config_stops_the_start_with_every_problem() {
 
 /// The answer to one `headers` call by `token`: HTTP status and the JSON-RPC message.
 async fn call_headers(gateway: &TestServer, upstream: &str, token: &str) -> (StatusCode, Value) {
-    let r = HTTP
-        .post(gateway.url(&format!("/mcp/{upstream}")))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "headers")
-        .body(tool_call(1, "headers", json!({}), true).to_string())
-        .send()
-        .await
-        .expect("request");
-    let (status, ct, body) = read(r).await.expect("body");
+    let (status, ct, body) = post_headers(gateway, upstream, token).await;
     let message = messages(&ct, &body).pop().unwrap_or(Value::Null);
     (status, message)
 }
