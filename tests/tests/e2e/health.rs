@@ -80,6 +80,28 @@ async fn metrics_count_requests_by_route_and_status() -> anyhow::Result<()> {
         "{text}"
     );
     assert!(text.contains("mcpgate_db_pool_max_size"), "{text}");
+    // Every family is explained, and the build is named.
+    let helped: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# HELP "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for family in text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+    {
+        assert!(helped.contains(&family), "no # HELP for {family}:\n{text}");
+    }
+    let build = text
+        .lines()
+        .find(|l| l.starts_with("mcpgate_build_info{"))
+        .unwrap_or_default();
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && build.ends_with(" 1"),
+        "{text}"
+    );
     server.stop().await
 }
 

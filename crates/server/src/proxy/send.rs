@@ -59,11 +59,29 @@ pub async fn send(
     }
     // Dropping this future (the client went away) drops the upstream request with it: the
     // pooled connection is closed, which a 2026-07-28 upstream takes as cancellation.
-    match tokio::time::timeout(upstream.response_timeout, request.send()).await {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(upstream.response_timeout, request.send()).await {
         Err(_) => Err(Failure::Timeout),
         Ok(Err(e)) if e.is_timeout() => Err(Failure::Timeout),
         Ok(Err(e)) => Err(Failure::Unreachable(e.to_string())),
         Ok(Ok(response)) => Ok(response),
+    };
+    let (outcome, elapsed) = match &result {
+        Ok(response) => (status_class(response.status()), Some(started.elapsed())),
+        Err(Failure::Timeout) => ("timeout", None),
+        Err(Failure::Unreachable(_)) => ("unreachable", None),
+    };
+    crate::telemetry::record_upstream(&upstream.name, outcome, elapsed);
+    result
+}
+
+fn status_class(status: axum::http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
     }
 }
 
