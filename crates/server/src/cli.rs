@@ -29,6 +29,17 @@ pub enum Command {
     Migrate,
     /// Validate the configuration, print it with secrets redacted, and exit (non-zero on errors).
     CheckConfig,
+    /// Check the configuration, the database and its migrations, the key ring, each
+    /// identity provider and upstream, and the clock; print a table with a fix for each
+    /// failure. Exits 1 when a check failed, 2 when the configuration cannot be loaded.
+    Doctor,
+    /// Ask a running mcpgate whether it is ready (`GET /readyz`): exit 0 if it is, 1 if not.
+    /// For container health checks: the image has no curl.
+    Probe {
+        /// The readiness URL; default: `/readyz` on the configured listen address.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -47,6 +58,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys {
             command: KeysCommand::Generate,
         } => keys_generate(),
+        Command::Doctor => doctor(cli.config.as_deref()).await,
+        Command::Probe { url } => probe(cli.config.as_deref(), url).await,
         Command::CheckConfig => match load(cli.config.as_deref()) {
             Some(config) => match toml::to_string_pretty(&config) {
                 Ok(text) => {
@@ -125,6 +138,63 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     crate::serve::serve(config, listener, crate::serve::shutdown_signal()).await
+}
+
+async fn doctor(path: Option<&std::path::Path>) -> ExitCode {
+    let checks = match Config::load(path) {
+        Ok(config) => crate::doctor::run(&config).await,
+        Err(errors) => {
+            print!(
+                "{}",
+                crate::doctor::render(&crate::doctor::config_failures(&errors))
+            );
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", crate::doctor::render(&checks));
+    if crate::doctor::failed(&checks) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn probe(path: Option<&std::path::Path>, url: Option<String>) -> ExitCode {
+    let url = match url {
+        Some(url) => url,
+        None => {
+            let Some(config) = load(path) else {
+                return ExitCode::from(2);
+            };
+            let mut addr = config.listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}/readyz")
+        }
+    };
+    crate::tls::ensure_provider();
+    let answer = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+    {
+        Ok(client) => client.get(&url).send().await,
+        Err(e) => {
+            eprintln!("mcpgate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match answer {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("mcpgate: {url} answered {}", r.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("mcpgate: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn keys_generate() -> ExitCode {

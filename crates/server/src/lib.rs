@@ -9,6 +9,7 @@ pub mod config;
 pub mod connections;
 pub mod control_chars;
 pub mod cors;
+pub mod doctor;
 pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

@@ -216,8 +216,8 @@ fn describe() {
     metrics::gauge!(
         "mcpgate_build_info",
         "version" => env!("CARGO_PKG_VERSION"),
-        "commit" => option_env!("MCPGATE_BUILD_COMMIT").unwrap_or("unknown"),
-        "rustc" => env!("MCPGATE_RUSTC_VERSION"),
+        "commit" => option_env!("BUILD_GIT_COMMIT").unwrap_or("unknown"),
+        "rustc" => env!("BUILD_RUSTC_VERSION"),
     )
     .set(1.0);
 }

@@ -37,6 +37,31 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The names of the migrations `migrate` would apply, applying none (`mcpgate doctor`).
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, StorageError> {
+        match &*self.pools {
+            Pools::Postgres(pool) => pending(
+                AsyncMigrationHarness::new(get_object(pool).await?),
+                POSTGRES,
+            ),
+            Pools::Sqlite(pool) => {
+                pending(AsyncMigrationHarness::new(get_object(pool).await?), SQLITE)
+            }
+        }
+    }
+}
+
+fn pending<H: MigrationHarness<B>, B: diesel::backend::Backend>(
+    mut harness: H,
+    migrations: EmbeddedMigrations,
+) -> Result<Vec<String>, StorageError> {
+    harness
+        .pending_migrations(migrations)
+        .map(|v| v.iter().map(|m| m.name().to_string()).collect())
+        .map_err(|e| StorageError::Migration(e.to_string()))
+}
+
 fn run<H: MigrationHarness<B>, B: diesel::backend::Backend>(
     mut harness: H,
     migrations: EmbeddedMigrations,
