@@ -115,6 +115,11 @@ impl SecretBox {
         &self.active
     }
 
+    /// The ids of every key in the ring.
+    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
+        self.ciphers.keys().map(String::as_str)
+    }
+
     /// Seals `plaintext` for `place` under the active key.
     pub fn seal(&self, plaintext: &[u8], place: &Place<'_>) -> Result<Vec<u8>, SealError> {
         let cipher = self

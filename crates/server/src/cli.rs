@@ -51,6 +51,14 @@ pub enum Command {
 pub enum KeysCommand {
     /// Print a fresh encryption key ring as TOML, ready to paste or append into a config file.
     Generate,
+    /// Add a new key to the ring and make it active. With `--config FILE`, the file is edited
+    /// in place (comments kept); otherwise the lines to add are printed. Values sealed before
+    /// stay readable with the old key; `mcpgate serve` re-seals them in the background.
+    Rotate,
+    /// How many stored values each key sealed: a key may be removed once it seals none.
+    Status,
+    /// Re-seal every stored value under the active key now, printing progress.
+    Reseal,
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -58,6 +66,15 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys {
             command: KeysCommand::Generate,
         } => keys_generate(),
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => keys_rotate(cli.config.as_deref()),
+        Command::Keys {
+            command: KeysCommand::Status,
+        } => keys_status(cli.config.as_deref()).await,
+        Command::Keys {
+            command: KeysCommand::Reseal,
+        } => keys_reseal(cli.config.as_deref()).await,
         Command::Doctor => doctor(cli.config.as_deref()).await,
         Command::Probe { url } => probe(cli.config.as_deref(), url).await,
         Command::CheckConfig => match load(cli.config.as_deref()) {
@@ -197,22 +214,133 @@ async fn probe(path: Option<&std::path::Path>, url: Option<String>) -> ExitCode 
     }
 }
 
-fn keys_generate() -> ExitCode {
-    let id = match mcpgate_crypto::keys::random_bytes::<4>() {
-        Ok(b) => format!(
-            "k{}",
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        ),
+/// A new key id (`k` + 8 hex digits) and key (base64 of 32 random bytes).
+fn new_key() -> Result<(String, String), String> {
+    let id = mcpgate_crypto::keys::random_bytes::<4>()
+        .map(|b| {
+            format!(
+                "k{}",
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+            )
+        })
+        .map_err(|e| e.to_string())?;
+    let key = mcpgate_crypto::keys::generate_key_b64().map_err(|e| e.to_string())?;
+    Ok((id, key))
+}
+
+fn keys_rotate(path: Option<&std::path::Path>) -> ExitCode {
+    let (id, key) = match new_key() {
+        Ok(k) => k,
         Err(e) => {
             eprintln!("mcpgate: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match mcpgate_crypto::keys::generate_key_b64() {
-        Ok(key) => {
+    let Some(path) = path else {
+        println!(
+            "# Add this key to [encryption.keys] and make it active; keep the old keys until\n\
+             # `mcpgate keys status` shows they seal nothing (see `mcpgate keys --help`).\n\
+             [encryption]\nactive_key = \"{id}\"\n\n[encryption.keys]\n{id} = \"{key}\"\n\n\
+             # or as environment variables:\n\
+             # MCPGATE_ENCRYPTION__ACTIVE_KEY={id}\n# MCPGATE_ENCRYPTION__KEYS__{}=…",
+            id.to_uppercase()
+        );
+        return ExitCode::SUCCESS;
+    };
+    match crate::keys::rotate_file(path, &id, &key) {
+        Ok(old) => {
             println!(
-                "# mcpgate encryption key ring: keep it secret. To rotate, add a new key and\n\
-                 # make it active; keep old keys until every value is re-sealed.\n\
+                "{}: key {id} added and active{}.\nRestart (or roll) every replica with this \
+                 file: the first start re-seals stored values in the background. Remove the old \
+                 key once `mcpgate keys status` shows it seals nothing.",
+                path.display(),
+                old.map(|o| format!(" (was {o})")).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mcpgate: {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn keys_status(path: Option<&std::path::Path>) -> ExitCode {
+    let Some(config) = load(path) else {
+        return ExitCode::from(2);
+    };
+    let store = match mcpgate_storage::Store::connect(&config.database.store_options()).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("mcpgate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match crate::keys::count(&store).await {
+        Ok(counts) => {
+            print!("{}", crate::keys::render_status(&config, &counts));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mcpgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn keys_reseal(path: Option<&std::path::Path>) -> ExitCode {
+    let Some(config) = load(path) else {
+        return ExitCode::from(2);
+    };
+    let result = async {
+        let ring = crate::app::secret_box(&config)?;
+        let store = mcpgate_storage::Store::connect(&config.database.store_options()).await?;
+        let report = crate::keys::reseal(
+            &store,
+            &ring,
+            crate::keys::BATCH,
+            crate::keys::PAUSE,
+            |table, so_far| {
+                println!(
+                    "{}: {} scanned, {} re-sealed",
+                    table.name(),
+                    so_far.scanned,
+                    so_far.resealed
+                )
+            },
+        )
+        .await?;
+        anyhow::Ok(report)
+    }
+    .await;
+    match result {
+        Ok(report) => {
+            println!(
+                "done: {} value(s) scanned, {} re-sealed under {:?}, {} changed meanwhile, {} do not open",
+                report.scanned,
+                report.resealed,
+                config.encryption.active_key.as_deref().unwrap_or_default(),
+                report.changed,
+                report.failed
+            );
+            if report.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("mcpgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keys_generate() -> ExitCode {
+    match new_key() {
+        Ok((id, key)) => {
+            println!(
+                "# mcpgate encryption key ring: keep it secret. To rotate: `mcpgate keys rotate`.\n\
                  [encryption]\nactive_key = \"{id}\"\n\n[encryption.keys]\n{id} = \"{key}\""
             );
             ExitCode::SUCCESS

@@ -15,6 +15,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
+pub mod keys;
 pub mod limits;
 pub mod oauth;
 pub mod policy;

@@ -42,6 +42,8 @@ pub async fn serve_app(
     {
         tracing::info!(user.id = %admin.id, email = %admin.email, "bootstrap admin created");
     }
+    // Values sealed under an older key move to the active one, in small batches.
+    let reseal = crate::keys::spawn_reseal(state.store.clone(), state.secret_box.clone());
     // Sign-in limiters forget idle clients now and then, so their maps stay small.
     let limits = state.limits.clone();
     let registrations = state.registrations.clone();
@@ -88,6 +90,7 @@ pub async fn serve_app(
 
     crate::connections::serve(listener, app, &state.config.http, shutdown, grace).await;
     limiter_upkeep.abort();
+    reseal.abort();
     client_sweep.abort();
     if let Some(sweep) = successor_sweep {
         sweep.abort();

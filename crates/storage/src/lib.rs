@@ -12,6 +12,7 @@ mod pool;
 mod revocations;
 mod roles;
 mod schema;
+mod sealed;
 mod secrets;
 mod sessions;
 #[cfg(any(test, feature = "testing"))]
@@ -30,6 +31,7 @@ pub use policy::{Activity, StoredGrant, StoredMapping, StoredPolicy, StoredRole,
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
 pub use revocations::Revoked;
 pub use roles::Team;
+pub use sealed::{SealedRow, SealedTable};
 pub use secrets::UpstreamSecret;
 pub use sessions::SessionRecord;
 pub use time::now_ms;

@@ -13,6 +13,7 @@ mod first_run;
 mod hardening;
 mod health;
 mod identity;
+mod keys;
 mod oauth;
 mod oauth_edge;
 mod pages;
