@@ -7,11 +7,29 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
 
+const AFTER_HELP: &str = "\
+Configuration, lowest to highest precedence:
+  1. built-in defaults: listen 127.0.0.1:8080, public_url http://127.0.0.1:8080,
+     database sqlite://mcpgate.db (in the working directory), no key ring
+  2. the TOML file of --config or MCPGATE_CONFIG (mcpgate.example.toml lists every key)
+  3. environment variables MCPGATE_<KEY>, `__` between nested keys:
+     MCPGATE_LISTEN, MCPGATE_PUBLIC_URL, MCPGATE_DATABASE__URL, MCPGATE_ENCRYPTION__KEYS__K1
+Every problem is reported at once, with its path (upstreams[0].url) and where it came from.
+
+Examples:
+  mcpgate keys generate >> mcpgate.toml        a key ring for a new deployment
+  mcpgate --config mcpgate.toml check-config   validate, print the effective config
+  mcpgate --config mcpgate.toml doctor         database, keys, providers, upstreams, clock
+  mcpgate --config mcpgate.toml serve          run the gateway
+  MCPGATE_DATABASE__URL=postgres://mcpgate@db/mcpgate mcpgate --config mcpgate.toml migrate
+  mcpgate --config mcpgate.toml keys rotate    new active key; old values re-sealed at start";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mcpgate",
     version,
-    about = "The authorization gateway for MCP servers"
+    about = "The authorization gateway for MCP servers",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     /// Configuration file (TOML). `MCPGATE_*` environment variables override it.
@@ -349,5 +367,19 @@ fn keys_generate() -> ExitCode {
             eprintln!("mcpgate: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_help_states_the_real_defaults() {
+        let defaults = Config::default();
+        assert!(AFTER_HELP.contains(&format!("listen {}", defaults.listen)));
+        assert!(AFTER_HELP.contains(&format!("public_url {}", defaults.public_url)));
+        assert!(AFTER_HELP.contains(&format!("database {}", defaults.database.url)));
+        assert!(defaults.encryption.keys.is_empty() && AFTER_HELP.contains("no key ring"));
     }
 }

@@ -288,6 +288,85 @@ pub fn figment(file: Option<&Path>) -> Figment {
     }))
 }
 
+/// Figment's errors as [`ConfigError`]s: `upstreams[0].url` paths, and the file or
+/// environment variable the bad value came from.
+fn extraction_errors(figment: &Figment, error: figment::Error) -> Vec<ConfigError> {
+    error
+        .into_iter()
+        .map(|e| {
+            let path = config_path(&e.path);
+            let source = figment
+                .find_metadata(&e.path.join("."))
+                .map(|m| match &m.source {
+                    Some(figment::Source::File(file)) => format!(" (in {})", file.display()),
+                    _ => format!(" (from {})", m.name),
+                })
+                .unwrap_or_default();
+            ConfigError::new(path, format!("{}{source}", e.kind))
+        })
+        .collect()
+}
+
+/// `["upstreams", "0", "url"]` → `upstreams[0].url`; the whole file when empty.
+fn config_path(path: &[String]) -> String {
+    if path.is_empty() {
+        return "(config)".to_owned();
+    }
+    let mut out = String::new();
+    for part in path {
+        if part.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// Takes the value at `path` out of `data`; `false` when there is none (nothing to retry).
+fn remove_path(data: &mut figment::value::Dict, path: &[String]) -> bool {
+    use figment::value::Value;
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut here: &mut Value = match parents.first() {
+        None => return data.remove(last).is_some(),
+        Some(first) => match data.get_mut(first) {
+            Some(v) => v,
+            None => return false,
+        },
+    };
+    for part in parents.iter().skip(1) {
+        here = match here {
+            Value::Dict(_, dict) => match dict.get_mut(part) {
+                Some(v) => v,
+                None => return false,
+            },
+            Value::Array(_, items) => {
+                match part.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    Some(v) => v,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        };
+    }
+    match here {
+        Value::Dict(_, dict) => dict.remove(last).is_some(),
+        Value::Array(_, items) => match last.parse::<usize>() {
+            Ok(i) if i < items.len() => {
+                items.remove(i);
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 impl Config {
     /// Loads and validates. Extraction errors (unknown key, wrong type, unreadable file) and
     /// every validation problem come back together.
@@ -296,20 +375,57 @@ impl Config {
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, Vec<ConfigError>> {
-        let config: Config = figment.extract().map_err(|e| {
-            e.into_iter()
-                .map(|e| {
-                    let path = if e.path.is_empty() {
-                        "(config)".to_owned()
+        // serde stops at the first problem. To report them all at once, each bad key is
+        // recorded (with the file or variable it came from) and taken out, and the rest is
+        // read again, until it reads; then the later checks run on what is left.
+        let mut data: figment::value::Dict = match figment.extract() {
+            Ok(data) => data,
+            Err(e) => return Err(extraction_errors(&figment, e)),
+        };
+        let mut errors = Vec::new();
+        for _ in 0..64 {
+            let attempt = Figment::from(figment::providers::Serialized::defaults(&data));
+            match attempt.extract::<Config>() {
+                Ok(config) => {
+                    if let Err(more) = config.validate() {
+                        errors.extend(more.into_iter().map(|mut e| {
+                            let key = e.path.replace('[', ".").replace(']', "");
+                            if let Some(source) =
+                                figment.find_metadata(&key).and_then(|m| match &m.source {
+                                    Some(figment::Source::File(file)) => {
+                                        Some(format!(" (in {})", file.display()))
+                                    }
+                                    _ if m.name.contains("environment") => {
+                                        Some(format!(" (from {})", m.name))
+                                    }
+                                    _ => None,
+                                })
+                            {
+                                e.message.push_str(&source);
+                            }
+                            e
+                        }));
+                    }
+                    return if errors.is_empty() {
+                        Ok(config)
                     } else {
-                        e.path.join(".")
+                        Err(errors)
                     };
-                    ConfigError::new(path, e.kind.to_string())
-                })
-                .collect::<Vec<_>>()
-        })?;
-        config.validate()?;
-        Ok(config)
+                }
+                Err(e) => {
+                    let mut removed = false;
+                    for one in e {
+                        let found = extraction_errors(&figment, one.clone());
+                        errors.extend(found);
+                        removed |= remove_path(&mut data, &one.path);
+                    }
+                    if !removed {
+                        return Err(errors);
+                    }
+                }
+            }
+        }
+        Err(errors)
     }
 
     /// Whether every URL mcpgate hands out is https (then cookies are `Secure` and `__Host-`).
@@ -592,6 +708,39 @@ mod tests {
     }
 
     #[test]
+    fn parse_problems_and_later_checks_are_reported_together() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "mcpgate.toml",
+                "listn = \"127.0.0.1:9000\"\npublic_url = \"ftp://x\"\n[database]\nmax_connections = \"many\"\n[[upstreams]]\nname = \"Bad Name\"\nurl = \"not a url\"\n",
+            )?;
+            let errors = Config::load(Some(Path::new("mcpgate.toml")))
+                .err()
+                .unwrap_or_default();
+            let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+            for expected in [
+                "database.max_connections",
+                "listn",
+                "public_url",
+                "upstreams[0].name",
+                "upstreams[0].url",
+            ] {
+                assert!(paths.contains(&expected), "{expected} missing: {errors:?}");
+            }
+            let wrong_type = &errors[paths
+                .iter()
+                .position(|p| *p == "database.max_connections")
+                .unwrap_or(0)];
+            assert!(
+                wrong_type.message.contains("\"many\"")
+                    && wrong_type.message.contains("mcpgate.toml"),
+                "{wrong_type:?}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_are_errors_with_their_path() {
         Jail::expect_with(|jail| {
             jail.create_file(
@@ -601,8 +750,8 @@ mod tests {
             let errors = Config::load(Some(Path::new("mcpgate.toml")))
                 .err()
                 .unwrap_or_default();
-            assert_eq!(errors.len(), 1);
-            assert_eq!(errors[0].path, "database.pool");
+            let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+            assert_eq!(paths, ["database.pool", "encryption.keys"], "{errors:?}");
             assert!(errors[0].message.contains("pool"), "{}", errors[0].message);
             Ok(())
         });
@@ -718,8 +867,13 @@ mod tests {
             let errors = Config::load(Some(Path::new("mcpgate.toml")))
                 .err()
                 .unwrap_or_default();
-            assert_eq!(errors.len(), 1, "{errors:?}");
-            assert_eq!(errors[0].path, "upstreams.0.timeout");
+            // The later checks run too (this file has no key ring).
+            let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+            assert_eq!(
+                paths,
+                ["upstreams[0].timeout", "encryption.keys"],
+                "{errors:?}"
+            );
             Ok(())
         });
     }

@@ -9,6 +9,9 @@ use super::Upstream;
 use super::parse::{MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+/// W3C Trace Context: the caller's trace continues at the upstream.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// Request headers the upstream gets; everything else (above all `Authorization`, but also
 /// cookies, `User-Agent`, forwarding headers) stays at the gateway.
@@ -19,6 +22,8 @@ fn forwarded_request_header(name: &HeaderName) -> bool {
         || name == MCP_METHOD
         || name == MCP_NAME
         || name == LAST_EVENT_ID
+        || name == TRACEPARENT
+        || name == TRACESTATE
         || name.as_str().starts_with("mcp-param-")
 }
 
@@ -104,5 +109,6 @@ mod tests {
         assert!(forwarded_request_header(&HeaderName::from_static(
             "mcp-param-region"
         )));
+        assert!(forwarded_request_header(&TRACEPARENT) && forwarded_request_header(&TRACESTATE));
     }
 }
