@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod conformance;
+pub mod faults;
 pub mod fixtures;
 
 use std::net::SocketAddr;

@@ -49,14 +49,14 @@ impl Store {
                 let mut held = checkout(pool, &self.stats).await?;
                 diesel::insert_into(ae::table)
                     .values(events)
-                    .execute(&mut held.object)
+                    .execute(held.conn())
                     .await?;
             }
             // SQLite has no multi-row insert through diesel; one transaction keeps it to a
             // single commit.
             Pools::Sqlite(pool) => {
                 let mut held = checkout(pool, &self.stats).await?;
-                held.object
+                held.conn()
                     .transaction::<_, StorageError, _>(async |conn| {
                         for event in events {
                             diesel::insert_into(ae::table)

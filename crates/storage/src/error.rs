@@ -37,12 +37,33 @@ impl From<DieselError> for StorageError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Self::Unavailable(info.message().to_owned())
             }
+            // The connection broke mid-query (reset, closed by the server, an I/O error):
+            // the database is unavailable, not the query wrong.
+            DieselError::DatabaseError(_, info) if lost_connection(info.message()) => {
+                Self::Unavailable(info.message().to_owned())
+            }
             DieselError::BrokenTransactionManager => {
                 Self::Unavailable("connection left in a broken transaction state".into())
             }
             other => Self::Query(other.to_string()),
         }
     }
+}
+
+/// tokio-postgres reports a lost connection only in its message.
+fn lost_connection(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "error communicating with the server",
+        "connection closed",
+        "connection reset",
+        "broken pipe",
+        "unexpected eof",
+        "terminating connection",
+        "server closed the connection",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 impl From<serde_json::Error> for StorageError {

@@ -210,7 +210,8 @@ impl Store {
             .execute(conn)
             .await?;
             if claimed == 1 {
-                return Ok(LeaseClaim::Claimed { version });
+                // (The unit of work's own value: `with_conn!` is this function's tail.)
+                return Ok(Ok(LeaseClaim::Claimed { version }));
             }
             // Why not: one more short read on the same checkout.
             let row: Option<(i64, Option<i64>, Option<i64>)> = g::table

@@ -150,7 +150,8 @@ impl Store {
                 .await
                 .optional()?;
             let Some((is_admin, disabled_at)) = user else {
-                return Ok(UserAccess::default());
+                // (The unit of work's own value: `with_conn!` is this function's tail.)
+                return Ok(Ok(UserAccess::default()));
             };
             let direct: Vec<String> = ur::table
                 .inner_join(roles::table)

@@ -70,6 +70,10 @@ pub(crate) type SqliteManager = AsyncDieselConnectionManager<SqliteConn>;
 pub(crate) struct Stats {
     pub(crate) wait: crate::hist::Histogram,
     pub(crate) held: crate::hist::Histogram,
+    /// The longest one unit of work may take: `statement_timeout` and a little, so the
+    /// server's own limit normally answers first and this one only catches a database that
+    /// stopped answering altogether.
+    pub(crate) unit_timeout: Duration,
 }
 
 pub(crate) enum Pools {
@@ -102,13 +106,25 @@ macro_rules! with_conn {
         match &*$store.pools {
             $crate::pool::Pools::Postgres(pool) => {
                 let mut held = $crate::pool::checkout(pool, &$store.stats).await?;
-                let $conn: &mut diesel_async::AsyncPgConnection = &mut held.object;
-                $body
+                let outcome = {
+                    let $conn: &mut diesel_async::AsyncPgConnection = held.conn();
+                    $crate::pool::bounded(&$store.stats, async {
+                        Ok::<_, $crate::StorageError>($body)
+                    })
+                    .await
+                };
+                held.settle(outcome)?
             }
             $crate::pool::Pools::Sqlite(pool) => {
                 let mut held = $crate::pool::checkout(pool, &$store.stats).await?;
-                let $conn: &mut $crate::pool::SqliteConn = &mut held.object;
-                $body
+                let outcome = {
+                    let $conn: &mut $crate::pool::SqliteConn = held.conn();
+                    $crate::pool::bounded(&$store.stats, async {
+                        Ok::<_, $crate::StorageError>($body)
+                    })
+                    .await
+                };
+                held.settle(outcome)?
             }
         }
     }};
@@ -121,16 +137,28 @@ macro_rules! with_conn {
         match &*$store.pools {
             $crate::pool::Pools::Postgres(pool) => {
                 let mut held = $crate::pool::checkout(pool, &$store.stats).await?;
-                let $conn: &mut diesel_async::AsyncPgConnection = &mut held.object;
-                $body
+                let outcome = {
+                    let $conn: &mut diesel_async::AsyncPgConnection = held.conn();
+                    $crate::pool::bounded(&$store.stats, async {
+                        Ok::<_, $crate::StorageError>($body)
+                    })
+                    .await
+                };
+                held.settle(outcome)?
             }
             $crate::pool::Pools::Sqlite(pool) => {
                 let mut attempt: u32 = 0;
                 loop {
                     let result = {
                         let mut held = $crate::pool::checkout(pool, &$store.stats).await?;
-                        let $conn: &mut $crate::pool::SqliteConn = &mut held.object;
-                        $body
+                        let outcome = {
+                            let $conn: &mut $crate::pool::SqliteConn = held.conn();
+                            $crate::pool::bounded(&$store.stats, async {
+                                Ok::<_, $crate::StorageError>($body)
+                            })
+                            .await
+                        };
+                        held.settle(outcome)?
                     };
                     match result {
                         Err(e)
@@ -146,6 +174,20 @@ macro_rules! with_conn {
             }
         }
     }};
+}
+
+/// Runs one unit of work with the store's time limit: a database that stops answering (a
+/// frozen server, a dropped route) costs a request at most this long, never a hang.
+pub(crate) async fn bounded<T>(
+    stats: &Stats,
+    work: impl std::future::Future<Output = Result<T, StorageError>>,
+) -> Result<T, StorageError> {
+    match tokio::time::timeout(stats.unit_timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(StorageError::Unavailable(
+            "the database did not answer in time".into(),
+        )),
+    }
 }
 
 pub(crate) use with_conn;
@@ -172,9 +214,32 @@ pub(crate) fn locked_backoff_delay(attempt: u32) -> Duration {
 
 /// A checked-out connection that records how long it was held when it goes back.
 pub(crate) struct Held<'s, M: Manager> {
-    pub(crate) object: Object<M>,
+    /// `None` only once discarded.
+    object: Option<Object<M>>,
     since: Instant,
     stats: &'s Stats,
+}
+
+impl<M: Manager> Held<'_, M> {
+    pub(crate) fn conn(&mut self) -> &mut Object<M> {
+        self.object
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("a connection is used after it was discarded"))
+    }
+
+    /// The unit of work's value; a connection that timed out or broke is closed instead of
+    /// going back to the pool (it may be mid-query, or dead).
+    pub(crate) fn settle<T>(
+        &mut self,
+        outcome: Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        if let Err(StorageError::Unavailable(_)) = &outcome
+            && let Some(object) = self.object.take()
+        {
+            drop(Object::take(object));
+        }
+        outcome
+    }
 }
 
 impl<M: Manager> Drop for Held<'_, M> {
@@ -196,7 +261,7 @@ where
     let object = get_object(pool).await;
     stats.wait.record(started.elapsed());
     Ok(Held {
-        object: object?,
+        object: Some(object?),
         since: Instant::now(),
         stats,
     })
@@ -242,6 +307,7 @@ impl Store {
             stats: Arc::new(Stats {
                 wait: crate::hist::Histogram::new(),
                 held: crate::hist::Histogram::new(),
+                unit_timeout: options.statement_timeout + Duration::from_secs(2),
             }),
         })
     }

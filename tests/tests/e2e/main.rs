@@ -9,6 +9,7 @@
 mod accounts;
 mod conformance;
 mod doctor;
+mod faults;
 mod first_run;
 mod hardening;
 mod health;
