@@ -112,7 +112,6 @@ async fn relay(
         _ = pump(&mut up_read, &mut client_write, &mut back_modes) => {}
         _ = mode.wait_for(|m| m.fault == Fault::Reset) => {}
     }
-    drop(client_write);
     reset(client)
 }
 
