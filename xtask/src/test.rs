@@ -55,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "cargo clippy -D warnings",
         )?;
         crate::deps::run()?;
+        supply_chain()?;
         feature_builds()?;
     }
 
@@ -116,6 +117,63 @@ fn feature_builds() -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// cargo-deny (`deny.toml`): licences, bans and sources always; advisories against the
+/// RustSec database, fetched when the network reaches it, else the local copy from an earlier
+/// fetch (the step says so), else skipped with a notice. Installed like nextest if missing.
+fn supply_chain() -> anyhow::Result<()> {
+    let present = cargo()
+        .args(["deny", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        step(
+            cargo().args(["install", "cargo-deny", "--locked"]),
+            "install cargo-deny",
+        )?;
+    }
+    step(
+        cargo().args(["deny", "--offline", "check", "bans", "licenses", "sources"]),
+        "cargo deny check bans licenses sources",
+    )?;
+    let fetched = cargo()
+        .args(["deny", "fetch", "db"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let local = cargo_home().join("advisory-dbs");
+    let have_local = std::fs::read_dir(&local).is_ok_and(|mut d| d.next().is_some());
+    if fetched {
+        step(
+            cargo().args(["deny", "--offline", "check", "advisories"]),
+            "cargo deny check advisories",
+        )
+    } else if have_local {
+        eprintln!(
+            "\n!! The advisory database could not be fetched: checking against the local copy \
+             in {} (it may be out of date).",
+            local.display()
+        );
+        step(
+            cargo().args(["deny", "--offline", "check", "advisories"]),
+            "cargo deny check advisories (local database)",
+        )
+    } else {
+        eprintln!(
+            "\n!! The advisory database cannot be fetched and there is no local copy: \
+             advisories are NOT checked."
+        );
+        Ok(())
+    }
+}
+
+/// Where cargo-deny keeps its advisory databases: `$CARGO_HOME/advisory-dbs`.
+fn cargo_home() -> std::path::PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
+        .unwrap_or_default()
 }
 
 fn ensure_nextest() -> anyhow::Result<()> {
