@@ -12,6 +12,7 @@ mod first_run;
 mod hardening;
 mod health;
 mod identity;
+mod machines;
 mod oauth;
 mod oauth_edge;
 mod pages;
