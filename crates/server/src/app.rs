@@ -249,6 +249,11 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))
         .route(
+            "/me/tokens",
+            get(web::tokens::show).post(web::tokens::create),
+        )
+        .route("/me/tokens/{id}/revoke", post(web::tokens::revoke))
+        .route(
             "/login/{provider}",
             get(crate::identity::web::start).post(crate::identity::web::approve),
         )
