@@ -218,5 +218,29 @@ async fn personal_tokens(f: Fixture) {
     );
     let (p1, _) = f.store.find_personal_token(b"h1").await.unwrap().unwrap();
     assert!(!p1.is_active(now_ms()));
+
+    // Revoking a user's credentials (password change, a dead provider grant) takes their
+    // personal tokens too, except the one the change was made with.
+    f.store
+        .insert_personal_token(&pat("p4", &bob.id, b"h4", 60_000))
+        .await
+        .unwrap();
+    f.store
+        .insert_personal_token(&pat("p5", &bob.id, b"h5", 60_000))
+        .await
+        .unwrap();
+    f.store
+        .revoke_user_credentials(&bob.id, Some(b"h4"))
+        .await
+        .unwrap();
+    let active = |hash: &'static [u8]| {
+        let store = f.store.clone();
+        async move {
+            let (t, _) = store.find_personal_token(hash).await.unwrap().unwrap();
+            t.is_active(now_ms())
+        }
+    };
+    assert!(active(b"h4").await);
+    assert!(!active(b"h5").await);
 }
 both_backends!(personal_token_lifecycle, super::personal_tokens);
