@@ -94,7 +94,10 @@ pub async fn family(gw: &Gateway, user_id: &str, i: usize) -> anyhow::Result<(St
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((t.access_token, t.refresh_token))
+    let refresh = t
+        .refresh_token
+        .ok_or_else(|| anyhow::anyhow!("a code exchange issues a refresh token"))?;
+    Ok((t.access_token, refresh))
 }
 
 pub async fn run(short: bool) -> anyhow::Result<()> {

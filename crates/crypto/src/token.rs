@@ -23,16 +23,28 @@ pub enum TokenKind {
     Refresh,
     /// An OAuth authorization code.
     Code,
+    /// A user's personal access token (scripts; the user's rights, narrowed).
+    Personal,
+    /// The secret of a service client (client-credentials grant).
+    ClientSecret,
 }
 
 impl TokenKind {
-    pub const ALL: [Self; 3] = [Self::Access, Self::Refresh, Self::Code];
+    pub const ALL: [Self; 5] = [
+        Self::Access,
+        Self::Refresh,
+        Self::Code,
+        Self::Personal,
+        Self::ClientSecret,
+    ];
 
     pub fn prefix(self) -> &'static str {
         match self {
             Self::Access => "mcpgate_at_",
             Self::Refresh => "mcpgate_rt_",
             Self::Code => "mcpgate_code_",
+            Self::Personal => "mcpgate_pat_",
+            Self::ClientSecret => "mcpgate_cs_",
         }
     }
 

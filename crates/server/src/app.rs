@@ -88,6 +88,8 @@ impl AppState {
         let tokens = Arc::new(TokenValidator::new(
             store.clone(),
             std::time::Duration::from_secs(config.oauth.token_cache_ttl_secs),
+            &config.issuer(),
+            std::time::Duration::from_secs(config.oauth.personal_tokens.last_used_interval_secs),
         ));
         let hasher = Arc::new(PasswordHasher::new(&config.auth.hashing)?);
         let providers = Registry::build(&config.providers).map_err(|errors| {
@@ -247,6 +249,11 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))
         .route(
+            "/me/tokens",
+            get(web::tokens::show).post(web::tokens::create),
+        )
+        .route("/me/tokens/{id}/revoke", post(web::tokens::revoke))
+        .route(
             "/login/{provider}",
             get(crate::identity::web::start).post(crate::identity::web::approve),
         )
@@ -254,6 +261,38 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/login", post(api::me::login))
         .route("/api/v1/me", get(api::me::me))
         .route("/api/v1/me/password", post(api::me::change_password))
+        .route(
+            "/api/v1/me/tokens",
+            get(api::tokens::list).post(api::tokens::create),
+        )
+        .route(
+            "/api/v1/me/tokens/{id}",
+            axum::routing::delete(api::tokens::revoke),
+        )
+        .route(
+            "/api/v1/admin/service-clients",
+            get(api::service_clients::list).post(api::service_clients::create),
+        )
+        .route(
+            "/api/v1/admin/service-clients/{id}",
+            get(api::service_clients::get).delete(api::service_clients::delete),
+        )
+        .route(
+            "/api/v1/admin/service-clients/{id}/rotate",
+            post(api::service_clients::rotate),
+        )
+        .route(
+            "/api/v1/admin/service-clients/{id}/retire",
+            post(api::service_clients::retire),
+        )
+        .route(
+            "/api/v1/admin/service-clients/{id}/disable",
+            post(api::service_clients::disable),
+        )
+        .route(
+            "/api/v1/admin/service-clients/{id}/enable",
+            post(api::service_clients::enable),
+        )
         .route(
             "/api/v1/admin/users",
             get(api::admin::list).post(api::admin::create),

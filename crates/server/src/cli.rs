@@ -63,6 +63,53 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Tokens for scripts and agents.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Sign in through the browser for one MCP endpoint (loopback redirect, PKCE) and write
+    /// a token file (access and refresh token, mode 0600) for scripts.
+    Login {
+        /// The MCP endpoint, e.g. https://gateway.example.com/mcp/github.
+        url: String,
+        /// Where to write the token file.
+        #[arg(long, default_value = "mcpgate-token.json")]
+        out: PathBuf,
+        /// Scopes to ask for (`mcp`, `mcp:read`); the server's default otherwise.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Only print the sign-in URL; do not try to open a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Create a personal access token through the API and print it (shown once).
+    Create {
+        /// The gateway's public URL.
+        #[arg(long, env = "MCPGATE_URL")]
+        url: String,
+        /// A token that may use the API: a personal access token with the `api` scope, or an
+        /// API token from `POST /api/v1/login`.
+        #[arg(long, env = "MCPGATE_TOKEN", hide_env_values = true)]
+        token: String,
+        #[arg(long)]
+        name: String,
+        /// An upstream the new token may call (repeat for more).
+        #[arg(long = "upstream", required = true)]
+        upstreams: Vec<String>,
+        /// Subset of `mcp mcp:read api` (default `mcp api`).
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// Print the whole JSON answer instead of the token alone.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +140,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys {
             command: KeysCommand::Reseal,
         } => keys_reseal(cli.config.as_deref()).await,
+        Command::Token { command } => token(command).await,
         Command::Doctor => doctor(cli.config.as_deref()).await,
         Command::Probe { url } => probe(cli.config.as_deref(), url).await,
         Command::CheckConfig => match load(cli.config.as_deref()) {
@@ -173,6 +221,82 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     crate::serve::serve(config, listener, crate::serve::shutdown_signal()).await
+}
+
+async fn token(command: TokenCommand) -> ExitCode {
+    use crate::token_cli;
+    match command {
+        TokenCommand::Login {
+            url,
+            out,
+            scope,
+            no_browser,
+        } => {
+            let open = |authorize: &str| {
+                eprintln!("Open this URL to sign in:\n\n  {authorize}\n");
+                if !no_browser {
+                    token_cli::open_browser(authorize);
+                }
+            };
+            match token_cli::login(&url, scope.as_deref(), open).await {
+                Ok(tokens) => match token_cli::write_token_file(&out, &tokens) {
+                    Ok(()) => {
+                        println!(
+                            "Token for {} written to {} (expires in {} s; refresh token included).",
+                            tokens.resource,
+                            out.display(),
+                            tokens.expires_at - mcpgate_storage::now_ms() / 1000
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("mcpgate: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) => {
+                    eprintln!("mcpgate: sign-in failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        TokenCommand::Create {
+            url,
+            token,
+            name,
+            upstreams,
+            scope,
+            expires_in_days,
+            json,
+        } => {
+            let request = token_cli::CreateRequest {
+                name,
+                upstreams,
+                scope,
+                expires_in_days,
+            };
+            match token_cli::create(&url, &token, &request).await {
+                Ok(answer) if json => {
+                    println!("{answer:#}");
+                    ExitCode::SUCCESS
+                }
+                Ok(answer) => match answer["token"].as_str() {
+                    Some(t) => {
+                        println!("{t}");
+                        ExitCode::SUCCESS
+                    }
+                    None => {
+                        eprintln!("mcpgate: the API answered without a token: {answer}");
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) => {
+                    eprintln!("mcpgate: token create failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }
 
 async fn doctor(path: Option<&std::path::Path>) -> ExitCode {

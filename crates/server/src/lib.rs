@@ -24,6 +24,7 @@ pub mod routes;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;
+pub mod token_cli;
 pub mod web;
 
 pub use app::{AppState, router};

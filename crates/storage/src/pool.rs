@@ -101,6 +101,10 @@ impl std::fmt::Debug for Store {
 
 /// Checks out a connection, binds it to `$conn` for `$body`, and gives it back when the block
 /// ends. The only place in mcpgate that touches a pooled connection.
+///
+/// `$body` runs inside an async block bounded in time ([`bounded`]): `?` in it works as
+/// anywhere, but a `return` leaves only the unit of work — write the body as an expression
+/// (`if … { Ok(a) } else { Ok(b) }`) instead of returning early.
 macro_rules! with_conn {
     ($store:expr, |$conn:ident| $body:expr) => {{
         match &*$store.pools {

@@ -260,7 +260,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    service_clients (client_id) {
+        client_id -> Text,
+        user_id -> Text,
+        name -> Text,
+        upstreams -> Text,
+        scopes -> Text,
+        secret_hash -> Binary,
+        previous_secret_hash -> Nullable<Binary>,
+        previous_expires_at -> Nullable<BigInt>,
+        disabled_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    personal_tokens (id) {
+        id -> Text,
+        token_hash -> Binary,
+        user_id -> Text,
+        name -> Text,
+        upstreams -> Text,
+        scopes -> Text,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(identities -> users (user_id));
+diesel::joinable!(service_clients -> users (user_id));
+diesel::joinable!(personal_tokens -> users (user_id));
 diesel::joinable!(provider_grants -> users (user_id));
 diesel::joinable!(provider_grants -> identities (identity_id));
 diesel::joinable!(authorization_codes -> users (user_id));
@@ -303,4 +336,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     role_mappings,
     policy_version,
     audit_events,
+    service_clients,
+    personal_tokens,
 );

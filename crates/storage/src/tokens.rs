@@ -413,14 +413,16 @@ impl Store {
         )
     }
 
-    /// Revokes every token family, access token and browser session of a user, except the
-    /// access token `keep` (the caller's own, after a password change). One transaction.
+    /// Revokes every token family, access token, personal access token and browser session of
+    /// a user, except the token `keep` (the caller's own, after a password change). One
+    /// transaction.
     pub async fn revoke_user_credentials(
         &self,
         user_id: &str,
         keep: Option<&[u8]>,
     ) -> Result<(), StorageError> {
         use crate::schema::browser_sessions as bs;
+        use crate::schema::personal_tokens as pt;
         let now = now_ms();
         let keep = keep.unwrap_or(&[]).to_vec();
         with_conn!(
@@ -442,6 +444,15 @@ impl Store {
                             .filter(at::token_hash.ne(&keep)),
                     )
                     .set(at::revoked_at.eq(now))
+                    .execute(conn)
+                    .await?;
+                    diesel::update(
+                        pt::table
+                            .filter(pt::user_id.eq(user_id))
+                            .filter(pt::revoked_at.is_null())
+                            .filter(pt::token_hash.ne(&keep)),
+                    )
+                    .set(pt::revoked_at.eq(now))
                     .execute(conn)
                     .await?;
                     diesel::delete(bs::table.filter(bs::user_id.eq(user_id)))

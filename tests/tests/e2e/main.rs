@@ -15,6 +15,7 @@ mod hardening;
 mod health;
 mod identity;
 mod keys;
+mod machines;
 mod oauth;
 mod oauth_edge;
 mod pages;

@@ -1,14 +1,16 @@
-//! Who calls the API: an mcpgate API token (`Authorization: Bearer`), and JSON bodies whose
+//! Who calls the API: an mcpgate API token or a personal access token with the `api` scope
+//! (`Authorization: Bearer`), and JSON bodies whose
 //! rejections answer in the API's error shape.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use mcpgate_crypto::TokenHash;
+use mcpgate_crypto::{TokenHash, TokenKind};
 use mcpgate_storage::{User, now_ms};
 
 use crate::app::AppState;
+use crate::auth::AuthError;
 use crate::error::{ApiError, Challenge};
 
 /// A JSON body; malformed JSON or missing fields are a 400 `invalid_request`.
@@ -50,6 +52,31 @@ impl FromRequestParts<AppState> for ApiUser {
             });
         };
         let token_hash = TokenHash::of(token);
+        if TokenKind::of(token) == Some(TokenKind::Personal) {
+            // A personal token: from the validator's cache, and only with the `api` scope.
+            let (user_id, scopes) = state.tokens.personal(token).await.map_err(|e| match e {
+                AuthError::InvalidToken(_) => {
+                    invalid_token("the token is unknown, expired or revoked")
+                }
+                AuthError::Unavailable(detail) => ApiError::Unavailable(detail),
+            })?;
+            if !scopes.iter().any(|s| s == crate::oauth::personal::API) {
+                return Err(ApiError::Challenge {
+                    status: StatusCode::FORBIDDEN,
+                    challenge: Challenge {
+                        error: Some("insufficient_scope"),
+                        description: Some("this personal access token lacks the api scope".into()),
+                        scope: Some(crate::oauth::personal::API.into()),
+                        ..Default::default()
+                    },
+                });
+            }
+            let user = state.store.get_user(&user_id).await?;
+            if user.is_disabled() {
+                return Err(invalid_token("the token is unknown, expired or revoked"));
+            }
+            return Ok(Self { user, token_hash });
+        }
         let record = state
             .store
             .find_access_token(token_hash.as_bytes())

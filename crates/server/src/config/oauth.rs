@@ -31,6 +31,52 @@ pub struct OAuthConfig {
     pub registration: RegistrationConfig,
     /// Pre-registered clients (`[[oauth.clients]]`).
     pub clients: Vec<ConfiguredClient>,
+    /// Personal access tokens of users (`/me/tokens`, `/api/v1/me/tokens`).
+    pub personal_tokens: PersonalTokensConfig,
+    /// Service clients (the client-credentials grant; `/api/v1/admin/service-clients`).
+    pub service_clients: ServiceClientsConfig,
+}
+
+/// `[oauth.personal_tokens]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersonalTokensConfig {
+    /// Longest lifetime a user may give a token.
+    pub max_lifetime_days: u32,
+    /// Lifetime of a token created without one.
+    pub default_lifetime_days: u32,
+    /// Active tokens one user may hold at once.
+    pub max_per_user: u32,
+    /// `last_used_at` is written off the request path, at most once per token per this many
+    /// seconds (uses in between are coalesced).
+    pub last_used_interval_secs: u64,
+}
+
+impl Default for PersonalTokensConfig {
+    fn default() -> Self {
+        Self {
+            max_lifetime_days: 365,
+            default_lifetime_days: 30,
+            max_per_user: 50,
+            last_used_interval_secs: 60,
+        }
+    }
+}
+
+/// `[oauth.service_clients]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceClientsConfig {
+    /// After a rotation the previous secret stays valid this long, unless retired sooner.
+    pub previous_secret_ttl_secs: u64,
+}
+
+impl Default for ServiceClientsConfig {
+    fn default() -> Self {
+        Self {
+            previous_secret_ttl_secs: 86_400,
+        }
+    }
 }
 
 impl Default for OAuthConfig {
@@ -45,6 +91,8 @@ impl Default for OAuthConfig {
             client_metadata: ClientMetadataConfig::default(),
             registration: RegistrationConfig::default(),
             clients: Vec::new(),
+            personal_tokens: PersonalTokensConfig::default(),
+            service_clients: ServiceClientsConfig::default(),
         }
     }
 }
@@ -143,6 +191,25 @@ impl OAuthConfig {
             errors.push(ConfigError::new(
                 "oauth.refresh_reuse_grace_secs",
                 "must be at most 60 (a replayed token gets the pair within it)",
+            ));
+        }
+        let pat = &self.personal_tokens;
+        if pat.max_lifetime_days == 0 {
+            errors.push(ConfigError::new(
+                "oauth.personal_tokens.max_lifetime_days",
+                "must be at least 1",
+            ));
+        }
+        if pat.default_lifetime_days == 0 || pat.default_lifetime_days > pat.max_lifetime_days {
+            errors.push(ConfigError::new(
+                "oauth.personal_tokens.default_lifetime_days",
+                "must be between 1 and max_lifetime_days",
+            ));
+        }
+        if pat.last_used_interval_secs == 0 {
+            errors.push(ConfigError::new(
+                "oauth.personal_tokens.last_used_interval_secs",
+                "must be at least 1",
             ));
         }
         let cm = &self.client_metadata;

@@ -16,8 +16,10 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// SHA-256 of the secret of a confidential client; `None` for public clients.
     pub secret_hash: Option<TokenHash>,
-    /// `configured`, `dcr` or `cimd`.
+    /// `configured`, `dcr`, `cimd` or `service`.
     pub registration: String,
+    /// The stored record of a service client (client-credentials grant).
+    pub service: Option<Box<mcpgate_storage::ServiceClient>>,
 }
 
 impl Client {
@@ -60,6 +62,7 @@ fn from_stored(c: OAuthClient) -> Result<Client, ClientError> {
             .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
             .map(TokenHash::from_bytes),
         registration: c.registration,
+        service: None,
     })
 }
 
@@ -79,6 +82,7 @@ pub async fn find(state: &AppState, client_id: &str) -> Result<Client, ClientErr
             redirect_uris: c.redirect_uris.clone(),
             secret_hash: c.client_secret.as_ref().map(|s| TokenHash::of(s.expose())),
             registration: "configured".into(),
+            service: None,
         });
     }
     let stored = state.store.get_client(client_id).await?;

@@ -16,7 +16,9 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: u64,
-    pub refresh_token: String,
+    /// None for the client-credentials grant (RFC 6749 §4.4.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub scope: String,
 }
 
@@ -164,7 +166,7 @@ pub fn open_successor(
         access_token: pair.access_token,
         token_type: "Bearer",
         expires_in: u64::try_from(remaining).unwrap_or(0),
-        refresh_token: pair.refresh_token,
+        refresh_token: Some(pair.refresh_token),
         scope: scopes.to_owned(),
     })
 }
@@ -179,7 +181,7 @@ pub fn response(
         access_token: access.expose().to_owned(),
         token_type: "Bearer",
         expires_in: state.config.oauth.access_token_ttl_secs,
-        refresh_token: refresh.expose().to_owned(),
+        refresh_token: Some(refresh.expose().to_owned()),
         scope: scopes.to_owned(),
     }
 }

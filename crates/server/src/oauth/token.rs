@@ -1,6 +1,7 @@
 //! `POST /oauth/token`: the authorization-code grant (PKCE checked, code single use — a reused
 //! code revokes what it issued) and the refresh-token grant (rotation on every use; reuse of a
-//! spent token revokes the whole family). Errors are RFC 6749 §5.2 JSON; nothing is cached.
+//! spent token revokes the whole family), and the client-credentials grant of service clients
+//! (see `service`). Errors are RFC 6749 §5.2 JSON; nothing is cached.
 
 use axum::Json;
 use axum::extract::State;
@@ -41,6 +42,25 @@ pub async fn authenticate_client(
         }
         e
     };
+    if super::service::is_service_client_id(&credentials.client_id) {
+        let service = super::service::authenticate(
+            state,
+            &credentials.client_id,
+            credentials.secret.as_deref(),
+        )
+        .await?
+        .ok_or_else(invalid_client)?;
+        return Ok(Client {
+            client_id: service.client_id.clone(),
+            name: service.name.clone(),
+            redirect_uris: Vec::new(),
+            secret_hash: <[u8; 32]>::try_from(service.secret_hash.as_slice())
+                .ok()
+                .map(TokenHash::from_bytes),
+            registration: "service".into(),
+            service: Some(Box::new(service)),
+        });
+    }
     let client = match clients::find(state, &credentials.client_id).await {
         Ok(c) => c,
         Err(ClientError::Api(e)) => return Err(e),
@@ -87,12 +107,23 @@ async fn grant(
         .get("grant_type")
         .ok_or_else(|| err("invalid_request", "grant_type is required"))?;
     let client = authenticate_client(state, headers, &params).await?;
-    match grant_type {
-        "authorization_code" => authorization_code(state, &client, &params).await,
-        "refresh_token" => refresh(state, &client, &params).await,
+    let unauthorized = |grant: &str| {
+        Err(err(
+            "unauthorized_client",
+            &format!("this client may not use the {grant} grant"),
+        ))
+    };
+    match (grant_type, client.service.as_deref()) {
+        ("client_credentials", Some(service)) => {
+            super::service::client_credentials(state, service, &params).await
+        }
+        ("client_credentials", None) => unauthorized(grant_type),
+        ("authorization_code" | "refresh_token", Some(_)) => unauthorized(grant_type),
+        ("authorization_code", None) => authorization_code(state, &client, &params).await,
+        ("refresh_token", None) => refresh(state, &client, &params).await,
         _ => Err(err(
             "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
+            "grant_type must be authorization_code, refresh_token or client_credentials",
         )),
     }
 }

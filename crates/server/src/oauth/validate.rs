@@ -1,5 +1,6 @@
-//! The resource-server check for tokens mcpgate issued: token → principal, with no database
-//! work on a cache hit.
+//! The resource-server check for tokens mcpgate issued — OAuth access tokens (users' and
+//! service clients') and personal access tokens — token → principal, with no database work
+//! on a cache hit.
 //!
 //! The cache maps a token's SHA-256 to what one short read found (or to "no such token": a
 //! random token can never become valid later, so negative answers are safe to keep). Loads are
@@ -13,20 +14,34 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpgate_core::Principal;
-use mcpgate_crypto::TokenHash;
+use mcpgate_crypto::{TokenHash, TokenKind};
 use mcpgate_storage::{Revoked, Store, now_ms};
 
+use super::last_used::LastUsed;
 use crate::auth::{AuthError, Authenticator};
 
-/// What the cache holds for a known, active OAuth access token.
+/// What the cache holds for a known, active token: an OAuth access token (one resource) or a
+/// personal access token (some upstreams).
 #[derive(Debug, Clone)]
 struct Entry {
     user_id: String,
     client_id: String,
     family_id: Option<String>,
-    resource: String,
+    audience: Audience,
     scopes: Vec<String>,
     expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+enum Audience {
+    /// RFC 8707: the one resource an OAuth access token was issued for.
+    Resource(String),
+    /// A personal access token: its id (for `last_used_at`) and the upstreams it may call.
+    Personal { id: String, upstreams: Vec<String> },
+}
+
+fn scope_list(scopes: &str) -> Vec<String> {
+    scopes.split_ascii_whitespace().map(String::from).collect()
 }
 
 type Cache = moka::future::Cache<[u8; 32], Option<Arc<Entry>>>;
@@ -34,13 +49,17 @@ type Cache = moka::future::Cache<[u8; 32], Option<Arc<Entry>>>;
 pub struct TokenValidator {
     store: Store,
     cache: Cache,
+    /// `{issuer}/mcp/`: a personal token's upstream names become resources under it.
+    mcp_base: String,
+    last_used: LastUsed,
     /// Applies revocations other replicas announce; stopped at shutdown.
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl TokenValidator {
-    /// Needs a tokio runtime: it starts the listener for other replicas' revocations.
-    pub fn new(store: Store, ttl: Duration) -> Self {
+    /// Needs a tokio runtime: it starts the listener for other replicas' revocations and the
+    /// writer of personal tokens' last-used times (at most once per `last_used_interval`).
+    pub fn new(store: Store, ttl: Duration, issuer: &str, last_used_interval: Duration) -> Self {
         let cache: Cache = moka::future::Cache::builder()
             .max_capacity(200_000)
             .time_to_live(ttl)
@@ -54,6 +73,8 @@ impl TokenValidator {
             }
         });
         Self {
+            last_used: LastUsed::start(store.clone(), last_used_interval),
+            mcp_base: format!("{issuer}/mcp/"),
             store,
             cache,
             listener: std::sync::Mutex::new(Some(listener)),
@@ -67,9 +88,83 @@ impl TokenValidator {
         {
             task.abort();
         }
+        self.last_used.stop();
     }
 
+    /// The last-used recorder of personal tokens (its counters).
+    pub fn last_used(&self) -> &LastUsed {
+        &self.last_used
+    }
+
+    /// Routes by the prefix: a personal token is looked up only among personal tokens, so
+    /// ordinary tokens never cost a miss there (and the other way round).
     async fn lookup(
+        &self,
+        token: &str,
+    ) -> Result<Option<Arc<Entry>>, Arc<mcpgate_storage::StorageError>> {
+        let hash = TokenHash::of(token);
+        if TokenKind::of(token) == Some(TokenKind::Personal) {
+            self.lookup_personal(hash).await
+        } else {
+            self.lookup_oauth(hash).await
+        }
+    }
+
+    async fn lookup_personal(
+        &self,
+        hash: TokenHash,
+    ) -> Result<Option<Arc<Entry>>, Arc<mcpgate_storage::StorageError>> {
+        let store = self.store.clone();
+        self.cache
+            .try_get_with(*hash.as_bytes(), async move {
+                let found = store.find_personal_token(hash.as_bytes()).await?;
+                Ok(found
+                    .filter(|(t, user_disabled)| !user_disabled && t.is_active(now_ms()))
+                    .map(|(t, _)| {
+                        Arc::new(Entry {
+                            client_id: format!("pat:{}", t.id),
+                            user_id: t.user_id,
+                            family_id: None,
+                            scopes: scope_list(&t.scopes),
+                            expires_at: t.expires_at,
+                            audience: Audience::Personal {
+                                upstreams: serde_json::from_str(&t.upstreams).unwrap_or_default(),
+                                id: t.id,
+                            },
+                        })
+                    }))
+            })
+            .await
+    }
+
+    /// A personal access token presented to the API: its user and scopes, or why not. Served
+    /// from the same cache as the resource-server check.
+    pub async fn personal(&self, token: &str) -> Result<(String, Vec<String>), AuthError> {
+        if TokenKind::of(token) != Some(TokenKind::Personal) {
+            return Err(AuthError::InvalidToken(
+                "not a personal access token".into(),
+            ));
+        }
+        let entry = self.active(token).await?;
+        if let Audience::Personal { id, .. } = &entry.audience {
+            self.last_used.record(id);
+        }
+        Ok((entry.user_id.clone(), entry.scopes.clone()))
+    }
+
+    async fn active(&self, token: &str) -> Result<Arc<Entry>, AuthError> {
+        let entry = self
+            .lookup(token)
+            .await
+            .map_err(|e| AuthError::Unavailable(e.to_string()))?
+            .ok_or_else(|| AuthError::InvalidToken("unknown, expired or revoked".into()))?;
+        if entry.expires_at <= now_ms() {
+            return Err(AuthError::InvalidToken("expired".into()));
+        }
+        Ok(entry)
+    }
+
+    async fn lookup_oauth(
         &self,
         hash: TokenHash,
     ) -> Result<Option<Arc<Entry>>, Arc<mcpgate_storage::StorageError>> {
@@ -82,14 +177,10 @@ impl TokenValidator {
                     .and_then(|r| {
                         Some(Arc::new(Entry {
                             client_id: r.client_id?,
-                            resource: r.resource?,
+                            audience: Audience::Resource(r.resource?),
                             user_id: r.user_id,
                             family_id: r.family_id,
-                            scopes: r
-                                .scopes
-                                .split_ascii_whitespace()
-                                .map(String::from)
-                                .collect(),
+                            scopes: scope_list(&r.scopes),
                             expires_at: r.expires_at,
                         }))
                     }))
@@ -146,25 +237,31 @@ async fn forget(cache: &Cache, revoked: &Revoked) {
 #[async_trait]
 impl Authenticator for TokenValidator {
     async fn authenticate(&self, token: &str, resource: &str) -> Result<Principal, AuthError> {
-        let entry = self
-            .lookup(TokenHash::of(token))
-            .await
-            .map_err(|e| AuthError::Unavailable(e.to_string()))?
-            .ok_or_else(|| AuthError::InvalidToken("unknown, expired or revoked".into()))?;
-        if entry.expires_at <= now_ms() {
-            return Err(AuthError::InvalidToken("expired".into()));
-        }
-        // RFC 8707: a token is good only at the resource it was issued for.
-        if entry.resource != resource {
-            return Err(AuthError::InvalidToken(
-                "issued for another resource".into(),
-            ));
+        let entry = self.active(token).await?;
+        match &entry.audience {
+            // RFC 8707: a token is good only at the resource it was issued for.
+            Audience::Resource(issued_for) if issued_for != resource => {
+                return Err(AuthError::InvalidToken(
+                    "issued for another resource".into(),
+                ));
+            }
+            Audience::Resource(_) => {}
+            Audience::Personal { id, upstreams } => {
+                let upstream = resource.strip_prefix(&self.mcp_base);
+                if !upstream.is_some_and(|u| upstreams.iter().any(|allowed| allowed == u)) {
+                    return Err(AuthError::InvalidToken(
+                        "the personal access token is not for this upstream".into(),
+                    ));
+                }
+                // Off the request path: a bounded, throttled note (see `last_used`).
+                self.last_used.record(id);
+            }
         }
         Ok(Principal {
             user_id: entry.user_id.clone(),
             client_id: entry.client_id.clone(),
             scopes: entry.scopes.clone(),
-            resource: entry.resource.clone(),
+            resource: resource.to_owned(),
         })
     }
 

@@ -1,4 +1,5 @@
-//! What people see in a browser: the sign-in page, sign-out, and the session cookie.
+//! What people see in a browser: the sign-in page, sign-out, the session cookie, and the
+//! personal access tokens page.
 
 pub mod consent;
 pub mod csrf;
@@ -6,6 +7,7 @@ pub mod device;
 pub mod login;
 pub mod pages;
 pub mod session;
+pub mod tokens;
 
 /// A `return_to` that stays on this site, in canonical form: a path starting with one `/`,
 /// with its dot segments resolved (`/./oauth/authorize`, `/x/../oauth/authorize` and

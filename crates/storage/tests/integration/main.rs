@@ -11,6 +11,7 @@
 mod support;
 
 mod lease;
+mod machines;
 mod oauth;
 mod policy;
 mod pool;
