@@ -191,6 +191,16 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "Dynamic client registrations refused, by reason.",
     ),
     (
+        "mcpgate_keys_resealed_total",
+        Kind::Counter,
+        "Stored secrets moved to the active key by the re-seal job.",
+    ),
+    (
+        "mcpgate_pat_last_used_written_total",
+        Kind::Counter,
+        "Personal access tokens whose last-used time was written (batched off the request path).",
+    ),
+    (
         "mcpgate_signin_lockouts_total",
         Kind::Counter,
         "Sign-in attempts refused by a lock-out budget, by scope.",
