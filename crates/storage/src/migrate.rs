@@ -52,6 +52,48 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Applies pending migrations up to and including the one whose name starts with
+    /// `last` (a version such as `2026-12-08-000301`): the schema an earlier release left, for
+    /// upgrade tests. Returns how many ran.
+    pub async fn migrate_through(&self, last: &str) -> Result<usize, StorageError> {
+        match &*self.pools {
+            Pools::Postgres(pool) => through(
+                AsyncMigrationHarness::new(get_object(pool).await?),
+                POSTGRES,
+                last,
+            ),
+            Pools::Sqlite(pool) => through(
+                AsyncMigrationHarness::new(get_object(pool).await?),
+                SQLITE,
+                last,
+            ),
+        }
+    }
+}
+
+fn through<H: MigrationHarness<B>, B: diesel::backend::Backend>(
+    mut harness: H,
+    migrations: EmbeddedMigrations,
+    last: &str,
+) -> Result<usize, StorageError> {
+    let pending = harness
+        .pending_migrations(migrations)
+        .map_err(|e| StorageError::Migration(e.to_string()))?;
+    let mut ran = 0;
+    for next in pending {
+        let name = next.name().to_string();
+        if name.as_str() > last && !name.starts_with(last) {
+            break;
+        }
+        harness
+            .run_migration(next.as_ref())
+            .map_err(|e| StorageError::Migration(e.to_string()))?;
+        ran += 1;
+    }
+    Ok(ran)
+}
+
 fn pending<H: MigrationHarness<B>, B: diesel::backend::Backend>(
     mut harness: H,
     migrations: EmbeddedMigrations,
