@@ -12,6 +12,7 @@ use super::auth::{AdminUser, ApiJson};
 use crate::accounts::AccountRequest;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::policy::audit::admin_event;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,10 +38,16 @@ impl From<NewAccount> for AccountRequest {
 
 pub async fn create(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     ApiJson(account): ApiJson<NewAccount>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     let user = state.accounts.create(account.into()).await?;
+    state.audit.record(admin_event(
+        &admin.0.user.id,
+        "admin.user.create",
+        &user.email,
+        serde_json::json!({ "is_admin": user.is_admin }),
+    ));
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
@@ -123,10 +130,16 @@ fn describe(e: ApiError) -> (&'static str, String) {
 
 pub async fn disable(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.set_user_disabled(&id, true).await?;
+    state.audit.record(admin_event(
+        &admin.0.user.id,
+        "admin.user.disable",
+        &id,
+        serde_json::json!({}),
+    ));
     state.tokens.invalidate_user(&id).await;
     tracing::info!(user.id = %id, "user disabled");
     Ok(StatusCode::NO_CONTENT)
@@ -134,10 +147,16 @@ pub async fn disable(
 
 pub async fn enable(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.set_user_disabled(&id, false).await?;
+    state.audit.record(admin_event(
+        &admin.0.user.id,
+        "admin.user.enable",
+        &id,
+        serde_json::json!({}),
+    ));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -49,11 +49,23 @@ pub async fn login(
                 AccountError::InvalidCredentials | AccountError::Policy(_)
             ) {
                 state.limits.failed(address, &request.email, &state.audit);
+                state.audit.record(crate::policy::audit::sign_in_event(
+                    None,
+                    &request.email,
+                    "api",
+                    false,
+                ));
             }
             return Err(e.into());
         }
     };
     state.limits.succeeded(address, &request.email);
+    state.audit.record(crate::policy::audit::sign_in_event(
+        Some(&user.id),
+        &user.email,
+        "api",
+        true,
+    ));
     let ttl = state.config.auth.api_token_ttl_secs;
     let (token, hash) = mcpgate_crypto::token::mint(TokenKind::Access).map_err(crypto_error)?;
     let now = now_ms();

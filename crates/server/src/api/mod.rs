@@ -1,7 +1,9 @@
 //! The JSON API under `/api/v1`: sign-in for programs, the caller's own account, and admin
 //! user management. Errors are JSON in the OAuth shape (`error`, `error_description`).
 
+pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod me;
 pub mod policy;

@@ -166,9 +166,9 @@ pub async fn list_roles(
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     #[serde(default)]
-    description: String,
+    pub description: String,
     #[serde(default)]
-    grants: Vec<GrantSpec>,
+    pub grants: Vec<GrantSpec>,
 }
 
 fn refuse(errors: &[PolicyError]) -> ApiError {

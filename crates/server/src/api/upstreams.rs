@@ -21,12 +21,14 @@ const REDACTED: &str = "[redacted]";
 
 #[derive(Serialize)]
 pub struct UpstreamView {
-    name: String,
-    url: String,
+    pub name: String,
+    pub url: String,
     /// Where the upstream is defined: `config` (read-only here).
     source: &'static str,
     /// The credential kinds, in the order they apply.
-    credential_kinds: Vec<&'static str>,
+    pub credential_kinds: Vec<&'static str>,
+    /// What this replica last saw of it: reachable, the last error, request counts.
+    pub status: crate::proxy::health::Health,
     /// Whether it takes a secret through `PUT …/secret`, and whether one is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     sealed_secret: Option<SecretView>,
@@ -83,10 +85,15 @@ pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> Result<Json<Vec<UpstreamView>>, ApiError> {
+    Ok(Json(views(&state).await?))
+}
+
+/// Every configured upstream with its credential kinds and status.
+pub async fn views(state: &AppState) -> Result<Vec<UpstreamView>, ApiError> {
     let mut views = Vec::with_capacity(state.config.upstreams.len());
     for upstream in &state.config.upstreams {
         let sealed_secret = if takes_sealed_secret(upstream) {
-            Some(secret_view(&state, &upstream.name).await?)
+            Some(secret_view(state, &upstream.name).await?)
         } else {
             None
         };
@@ -95,10 +102,11 @@ pub async fn list(
             url: upstream.url.clone(),
             source: "config",
             credential_kinds: upstream.credentials.entries().map(|c| c.kind()).collect(),
+            status: crate::proxy::health::of(&upstream.name),
             sealed_secret,
         });
     }
-    Ok(Json(views))
+    Ok(views)
 }
 
 pub async fn secret_status(

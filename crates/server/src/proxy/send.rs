@@ -59,12 +59,21 @@ pub async fn send(
     }
     // Dropping this future (the client went away) drops the upstream request with it: the
     // pooled connection is closed, which a 2026-07-28 upstream takes as cancellation.
-    match tokio::time::timeout(upstream.response_timeout, request.send()).await {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(upstream.response_timeout, request.send()).await {
         Err(_) => Err(Failure::Timeout),
         Ok(Err(e)) if e.is_timeout() => Err(Failure::Timeout),
         Ok(Err(e)) => Err(Failure::Unreachable(e.to_string())),
         Ok(Ok(response)) => Ok(response),
-    }
+    };
+    let error = match &result {
+        Ok(r) if r.status().is_server_error() => Some(format!("answered {}", r.status())),
+        Ok(_) => None,
+        Err(Failure::Timeout) => Some("no answer before the response timeout".to_owned()),
+        Err(Failure::Unreachable(e)) => Some(e.clone()),
+    };
+    super::health::record(&upstream.name, started.elapsed(), error.as_deref());
+    result
 }
 
 #[cfg(test)]

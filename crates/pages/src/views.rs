@@ -1,0 +1,397 @@
+//! The view models: plain data the templates show. Every string is escaped when rendered.
+
+use serde::Serialize;
+
+use crate::{RenderError, render};
+
+/// A sign-in method at an identity provider.
+#[derive(Debug, Clone, Serialize)]
+pub struct Provider {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoginView {
+    pub providers: Vec<Provider>,
+    pub error: Option<String>,
+    pub email: String,
+    pub csrf: String,
+    pub return_to: String,
+}
+
+impl LoginView {
+    pub fn render(&self) -> Result<String, RenderError> {
+        render("login.html", self)
+    }
+}
+
+/// An error or notice page: what happened, in words, and a way back.
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    pub title: String,
+    pub text: String,
+    /// The HTTP status shown as "Error 404"; `None` for a notice.
+    pub status: Option<u16>,
+    pub back_href: String,
+    pub back_text: String,
+}
+
+impl MessageView {
+    /// A page whose way back is the sign-in page.
+    pub fn new(status: Option<u16>, title: &str, text: &str) -> Self {
+        Self {
+            title: title.to_owned(),
+            text: text.to_owned(),
+            status,
+            back_href: "/login".into(),
+            back_text: "Back to sign-in".into(),
+        }
+    }
+
+    pub fn render(&self) -> Result<String, RenderError> {
+        render("message.html", self)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScopeLine {
+    /// What the scope lets the client do, in words.
+    pub text: String,
+    pub scope: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HiddenField {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConsentView {
+    pub client_name: String,
+    /// `dcr`, `cimd` or `configured`.
+    pub registration: String,
+    /// For `cimd`: the host publishing the client's metadata document.
+    pub client_host: String,
+    /// "Signed in as" or "Sign in with".
+    pub who_label: String,
+    pub who: String,
+    /// Whether allowing leads on to an identity provider's sign-in.
+    pub federating: bool,
+    pub resource: String,
+    pub redirect_host: String,
+    pub scopes: Vec<ScopeLine>,
+    pub notice: Option<String>,
+    /// The client redirects only to loopback addresses.
+    pub loopback: bool,
+    pub action: String,
+    pub fields: Vec<HiddenField>,
+}
+
+impl ConsentView {
+    pub fn render(&self) -> Result<String, RenderError> {
+        render("consent.html", self)
+    }
+}
+
+/// A link in the top navigation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    pub href: String,
+    pub label: String,
+}
+
+/// The top navigation of every signed-in page: links (the admin pages for administrators),
+/// the current page, and the sign-out form's CSRF token. Other pages reuse it by embedding a
+/// [`Chrome`] and extending `signed_in.html`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Nav {
+    pub links: Vec<Link>,
+    pub current: String,
+    pub logout_csrf: String,
+}
+
+/// The admin pages, in navigation order: (path, label).
+pub const ADMIN_PAGES: &[(&str, &str)] = &[
+    ("/admin/users", "Users"),
+    ("/admin/roles", "Roles"),
+    ("/admin/teams", "Teams"),
+    ("/admin/upstreams", "Upstreams"),
+    ("/admin/clients", "Clients"),
+    ("/admin/audit", "Audit"),
+    ("/admin/explain", "Access"),
+];
+
+impl Nav {
+    pub fn new(is_admin: bool, current: &str, logout_csrf: String) -> Self {
+        let mut links = vec![Link {
+            href: "/".into(),
+            label: "Home".into(),
+        }];
+        if is_admin {
+            links.extend(ADMIN_PAGES.iter().map(|(href, label)| Link {
+                href: (*href).into(),
+                label: (*label).into(),
+            }));
+        }
+        Self {
+            links,
+            current: current.to_owned(),
+            logout_csrf,
+        }
+    }
+}
+
+/// What every signed-in page carries around its content.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chrome {
+    pub nav: Nav,
+    /// A line confirming what the last form did.
+    pub flash: Option<String>,
+    /// A line saying why the last form failed.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConsentRow {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: String,
+    pub granted_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionRow {
+    /// Opaque: names the session to end, never the cookie value.
+    pub id: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub current: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HomeView {
+    #[serde(flatten)]
+    pub chrome: Chrome,
+    pub name: String,
+    pub email: String,
+    pub csrf: String,
+    pub endpoints: Vec<Endpoint>,
+    pub consents: Vec<ConsentRow>,
+    pub sessions: Vec<SessionRow>,
+    /// Whether the person has a password here (not only an identity provider's sign-in).
+    pub local_account: bool,
+}
+
+impl HomeView {
+    pub fn render(&self) -> Result<String, RenderError> {
+        render("home.html", self)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub is_admin: bool,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UsersView {
+    #[serde(flatten)]
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub query: String,
+    pub users: Vec<UserRow>,
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GrantRow {
+    pub effect: String,
+    pub action: String,
+    pub upstream: String,
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoleRow {
+    pub name: String,
+    pub description: String,
+    /// `builtin`, `config` or `database` (only these can be changed here).
+    pub source: String,
+    pub grants: Vec<GrantRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RolesView {
+    #[serde(flatten)]
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub roles: Vec<RoleRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TeamRow {
+    pub name: String,
+    pub members: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MappingRow {
+    pub id: Option<String>,
+    pub provider: Option<String>,
+    pub claim: String,
+    pub value: String,
+    pub role: String,
+    pub source: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TeamsView {
+    #[serde(flatten)]
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub teams: Vec<TeamRow>,
+    /// Role names to pick from.
+    pub roles: Vec<String>,
+    pub mappings: Vec<MappingRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpstreamRow {
+    pub name: String,
+    /// mcpgate's MCP endpoint for it.
+    pub endpoint: String,
+    pub url: String,
+    pub credential: String,
+    pub reachable: Option<bool>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpstreamsView {
+    #[serde(flatten)]
+    pub chrome: Chrome,
+    pub upstreams: Vec<UpstreamRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    pub registration: String,
+    pub redirect_uris: Vec<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClientsView {
+    #[serde(flatten)]
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub clients: Vec<ClientRow>,
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct AuditFilters {
+    pub user: String,
+    pub upstream: String,
+    pub tool: String,
+    pub decision: String,
+    /// `YYYY-MM-DDTHH:MM` (UTC), as `datetime-local` inputs send it.
+    pub since: String,
+    pub until: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditRow {
+    pub at: String,
+    pub user: Option<String>,
+    pub action: String,
+    pub upstream: Option<String>,
+    pub target: Option<String>,
+    pub decision: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditView {
+    #[serde(flatten)]
+    pub chrome: Chrome,
+    pub filters: AuditFilters,
+    pub events: Vec<AuditRow>,
+    /// The filters as a query string (already encoded), for the export links.
+    pub export_query: String,
+    /// The query string of the next (older) page, if any.
+    pub next_query: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ExplainForm {
+    pub user: String,
+    pub upstream: String,
+    pub tool: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeldRoleRow {
+    pub name: String,
+    /// Why the user holds it, in words ("directly", "team", "mapping groups=dev → dev").
+    pub because: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DecisionRow {
+    pub allowed: bool,
+    /// The deciding grant, as the policy engine words it.
+    pub explanation: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExplainResult {
+    pub user: String,
+    pub disabled: bool,
+    pub roles: Vec<HeldRoleRow>,
+    pub unknown_roles: Vec<String>,
+    pub decision: Option<DecisionRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExplainView {
+    #[serde(flatten)]
+    pub chrome: Chrome,
+    pub form: ExplainForm,
+    pub result: Option<ExplainResult>,
+}
+
+macro_rules! renders {
+    ($($view:ty => $template:literal),* $(,)?) => {$(
+        impl $view {
+            pub fn render(&self) -> Result<String, RenderError> {
+                render($template, self)
+            }
+        }
+    )*};
+}
+
+renders! {
+    UsersView => "admin/users.html",
+    RolesView => "admin/roles.html",
+    TeamsView => "admin/teams.html",
+    UpstreamsView => "admin/upstreams.html",
+    ClientsView => "admin/clients.html",
+    AuditView => "admin/audit.html",
+    ExplainView => "admin/explain.html",
+}
