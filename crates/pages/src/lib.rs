@@ -57,6 +57,7 @@ fn environment() -> &'static Environment<'static> {
         env.set_lstrip_blocks(true);
         // Unknown variables are an error, not silently empty: a typo fails the page tests.
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_formatter(format_value);
         env.add_global("style", Value::from_safe_string(STYLE.trim_end().to_owned()));
         env.add_global("mark", Value::from_safe_string(MARK.trim_end().to_owned()));
         for (name, source) in TEMPLATES {
@@ -68,6 +69,45 @@ fn environment() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// Escapes text for HTML element content and double-quoted attributes: `&`, `<`, `>`, `"`
+/// and `'` (`/` stays: it cannot end an element or a quoted attribute, and URLs stay readable).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// How a value is written: in an `.html` template every value that is not marked safe is
+/// escaped with [`escape`]; `none` writes nothing.
+fn format_value(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    if value.is_none() {
+        return Ok(());
+    }
+    if matches!(state.auto_escape(), minijinja::AutoEscape::Html) && !value.is_safe() {
+        let text = match value.as_str() {
+            Some(s) => escape(s),
+            None => escape(&value.to_string()),
+        };
+        return out
+            .write_str(&text)
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()));
+    }
+    minijinja::escape_formatter(out, state, value)
 }
 
 /// Renders `template` with `view` (any serializable view model) as the context.

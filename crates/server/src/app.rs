@@ -283,6 +283,7 @@ pub fn router(state: AppState) -> Router {
             get(crate::identity::web::start).post(crate::identity::web::approve),
         )
         .route("/callback/{provider}", get(crate::identity::web::callback))
+        .route("/api/v1/openapi.json", get(api::openapi::openapi_json))
         .route("/api/v1/login", post(api::me::login))
         .route("/api/v1/me", get(api::me::me))
         .route("/api/v1/me/password", post(api::me::change_password))

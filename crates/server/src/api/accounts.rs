@@ -35,6 +35,18 @@ fn record(state: &AppState, admin: &AdminUser, action: &str, target: &str) {
 
 /// `DELETE /api/v1/admin/users/{id}`: the account and everything only it owns. An
 /// administrator cannot delete their own account (another administrator can).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}",
+    tag = "users",
+    summary = "Delete a user and everything only they own",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn delete_user(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -68,6 +80,18 @@ pub struct PasswordReset {
 
 /// `PUT /api/v1/admin/users/{id}/password`: sets a new password; every session and token of
 /// the user ends.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/users/{id}/password",
+    tag = "users",
+    summary = "Set a user's password (their sessions and tokens end)",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn reset_password(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -114,6 +138,18 @@ pub fn session_hash(id: &str) -> Result<Vec<u8>, ApiError> {
         .ok_or_else(|| ApiError::NotFound("no such session".into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users/{id}/sessions",
+    tag = "users",
+    summary = "A user's live browser sessions",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list_sessions(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -129,6 +165,18 @@ pub async fn list_sessions(
 }
 
 /// Ends every browser session of the user.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}/sessions",
+    tag = "users",
+    summary = "End every browser session of a user",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn delete_sessions(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -144,6 +192,18 @@ pub async fn delete_sessions(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}/sessions/{session}",
+    tag = "users",
+    summary = "End one browser session of a user",
+    params(("id" = String, Path), ("session" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn delete_session(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -188,6 +248,18 @@ impl From<FamilyInfo> for FamilyView {
 }
 
 /// `GET …/users/{id}/tokens`: the user's token families (one per client sign-in).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users/{id}/tokens",
+    tag = "users",
+    summary = "A user's token families (one per client sign-in)",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list_families(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -203,6 +275,18 @@ pub async fn list_families(
 }
 
 /// `DELETE …/users/{id}/tokens/{family}`: revokes the family and every token it issued.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}/tokens/{family}",
+    tag = "users",
+    summary = "Revoke a token family and every token it issued",
+    params(("id" = String, Path), ("family" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn revoke_family(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -272,6 +356,17 @@ pub async fn client_page(
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/clients",
+    tag = "clients",
+    summary = "OAuth clients by id, a page at a time",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list_clients(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -309,6 +404,18 @@ pub async fn revoke_client_by(
     Ok(())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/clients/{client_id}",
+    tag = "clients",
+    summary = "Revoke a client: its tokens, consents and registration",
+    params(("client_id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn revoke_client(
     State(state): State<AppState>,
     admin: AdminUser,

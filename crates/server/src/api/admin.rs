@@ -36,6 +36,17 @@ impl From<NewAccount> for AccountRequest {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users",
+    tag = "users",
+    summary = "Create a local account",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -76,6 +87,17 @@ const MAX_BATCH: usize = 1000;
 /// Creates many accounts. Rows are hashed concurrently, never more at once than the hashing
 /// pool has permits (the rest wait here, not in the pool's queue, so none times out); one bad
 /// row does not sink the others. Results come back in request order.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/batch",
+    tag = "users",
+    summary = "Create up to 1000 accounts; one result per row",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn create_batch(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -128,6 +150,18 @@ fn describe(e: ApiError) -> (&'static str, String) {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/disable",
+    tag = "users",
+    summary = "Disable a user (their tokens stop at once)",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn disable(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -145,6 +179,18 @@ pub async fn disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/enable",
+    tag = "users",
+    summary = "Enable a user",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn enable(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -173,6 +219,17 @@ pub struct UserPage {
     next_after: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users",
+    tag = "users",
+    summary = "Users by email, a page at a time (`after`, `limit`)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -144,6 +144,17 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit",
+    tag = "audit",
+    summary = "The audit log, filtered, newest first, as JSON or CSV (`format`)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,

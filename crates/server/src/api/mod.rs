@@ -6,6 +6,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod me;
+pub mod openapi;
 pub mod policy;
 pub mod upstreams;
 

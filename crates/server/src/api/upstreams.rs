@@ -81,6 +81,17 @@ async fn secret_view(state: &AppState, name: &str) -> Result<SecretView, ApiErro
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/upstreams",
+    tag = "upstreams",
+    summary = "Upstreams with credential kinds and status",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -109,6 +120,18 @@ pub async fn views(state: &AppState) -> Result<Vec<UpstreamView>, ApiError> {
     Ok(views)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/upstreams/{name}/secret",
+    tag = "upstreams",
+    summary = "Whether an upstream's sealed secret is set (never its value)",
+    params(("name" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn secret_status(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -124,6 +147,18 @@ pub struct NewSecret {
     value: SecretString,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/upstreams/{name}/secret",
+    tag = "upstreams",
+    summary = "Set or replace an upstream's sealed secret",
+    params(("name" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn set_secret(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -144,6 +179,18 @@ pub async fn set_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/upstreams/{name}/secret",
+    tag = "upstreams",
+    summary = "Delete an upstream's sealed secret",
+    params(("name" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn delete_secret(
     State(state): State<AppState>,
     admin: AdminUser,
