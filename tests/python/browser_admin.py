@@ -18,7 +18,7 @@ import sys
 from urllib.parse import urlencode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from browser_pages import FITS, FOCUSED, PAGE, Browser  # noqa: E402
+from browser_pages import EMAIL_FOCUSED, FITS, FOCUSED, PAGE, Browser  # noqa: E402
 
 ROWS = """[...document.querySelectorAll('tbody tr')].map(r =>
   [...r.querySelectorAll('td')].map(c => c.innerText.trim()))"""
@@ -46,6 +46,7 @@ def submit_from(b, field_id):
 
 def sign_in(b, base, email, password):
     b.goto(base + "/login")
+    b.wait_for(EMAIL_FOCUSED)
     b.type(email)
     b.tab()
     b.type(password)
@@ -131,6 +132,7 @@ def audit(b, base, user_email, shots, report):
                        ("/admin/clients", "admin-clients.png"),
                        ("/admin/explain?" + urlencode({"user": user_email, "upstream": "demo", "tool": "echo"}),
                         "admin-explain.png"),
+                       ("/admin/dashboard", "admin-dashboard.png"),
                        ("/no/such/page", None)):
         b.goto(base + path)
         pages[path] = page_report(b, os.path.join(shots, shot) if shot else None)

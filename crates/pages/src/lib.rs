@@ -40,6 +40,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin/clients.html", include_str!("../templates/admin/clients.html")),
     ("admin/audit.html", include_str!("../templates/admin/audit.html")),
     ("admin/explain.html", include_str!("../templates/admin/explain.html")),
+    ("admin/dashboard.html", include_str!("../templates/admin/dashboard.html")),
 ];
 
 #[derive(Debug, thiserror::Error)]

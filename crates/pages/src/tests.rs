@@ -222,12 +222,31 @@ fn every_template_renders() {
         }
         .render(),
     ];
+    let pages = pages.into_iter().chain([DashboardView {
+        chrome: chrome(true),
+        interval_secs: 10,
+        window: "10 minutes".into(),
+        plots: vec![
+            Plot::new("Requests", "per second", &[0.0, 2.0, 1.0], 1),
+            Plot::new(EVIL, "per second", &[], 1),
+        ],
+    }
+    .render()]);
     for page in pages {
         let html = page.unwrap();
         assert!(html.starts_with("<!doctype html>"), "{html}");
         assert!(!html.contains("<script"), "{html}");
         assert!(html.contains("</footer>"), "{html}");
     }
+}
+
+#[test]
+fn a_plot_scales_its_points_into_the_box() {
+    let p = Plot::new("t", "u", &[0.0, 5.0, 10.0], 0);
+    assert_eq!(p.points, "0.0,78.0 150.0,41.0 300.0,4.0");
+    assert_eq!(p.latest, "10");
+    assert_eq!(p.peak.as_deref(), Some("10"));
+    assert_eq!(Plot::new("t", "u", &[f64::NAN], 0).points, "300.0,78.0");
 }
 
 #[test]

@@ -121,6 +121,7 @@ pub const ADMIN_PAGES: &[(&str, &str)] = &[
     ("/admin/clients", "Clients"),
     ("/admin/audit", "Audit"),
     ("/admin/explain", "Access"),
+    ("/admin/dashboard", "Dashboard"),
 ];
 
 impl Nav {
@@ -376,6 +377,68 @@ pub struct ExplainView {
     pub result: Option<ExplainResult>,
 }
 
+/// One small line plot: the values over time, drawn as an SVG polyline in a 300×80 box.
+#[derive(Debug, Serialize)]
+pub struct Plot {
+    pub title: String,
+    pub unit: String,
+    pub latest: String,
+    pub peak: Option<String>,
+    /// The polyline's points (numbers only), empty without samples.
+    pub points: String,
+    /// The values in words, for screen readers.
+    pub summary: String,
+}
+
+impl Plot {
+    /// A plot of `values` (oldest first); `decimals` for the shown numbers.
+    pub fn new(title: &str, unit: &str, values: &[f64], decimals: usize) -> Self {
+        let finite: Vec<f64> = values
+            .iter()
+            .map(|v| if v.is_finite() { v.max(0.0) } else { 0.0 })
+            .collect();
+        let max = finite.iter().copied().fold(0.0_f64, f64::max);
+        let n = finite.len();
+        let points = if n == 0 {
+            String::new()
+        } else {
+            finite
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let x = if n == 1 { 300.0 } else { 300.0 * i as f64 / (n - 1) as f64 };
+                    let y = if max > 0.0 { 78.0 - 74.0 * v / max } else { 78.0 };
+                    format!("{x:.1},{y:.1}")
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let show = |v: f64| format!("{v:.decimals$}");
+        Self {
+            title: title.to_owned(),
+            unit: unit.to_owned(),
+            latest: finite.last().copied().map(show).unwrap_or_else(|| "–".into()),
+            peak: (n > 1).then(|| show(max)),
+            summary: format!(
+                "{n} samples, latest {}, peak {}",
+                finite.last().copied().map(show).unwrap_or_default(),
+                show(max)
+            ),
+            points,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DashboardView {
+    #[serde(flatten)]
+    pub chrome: Chrome,
+    pub interval_secs: u64,
+    /// How long the plots cover, in words.
+    pub window: String,
+    pub plots: Vec<Plot>,
+}
+
 macro_rules! renders {
     ($($view:ty => $template:literal),* $(,)?) => {$(
         impl $view {
@@ -394,4 +457,5 @@ renders! {
     ClientsView => "admin/clients.html",
     AuditView => "admin/audit.html",
     ExplainView => "admin/explain.html",
+    DashboardView => "admin/dashboard.html",
 }

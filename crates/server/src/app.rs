@@ -276,6 +276,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/clients/revoke", post(web::admin::revoke_client))
         .route("/admin/audit", get(web::admin::audit))
         .route("/admin/explain", get(web::admin::explain))
+        .route("/admin/dashboard", get(web::dashboard::page))
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))
         .route(

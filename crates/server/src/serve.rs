@@ -96,11 +96,13 @@ pub async fn serve_app(
         }
         None => None,
     };
+    let sampler = crate::web::dashboard::spawn_sampler();
     let app = router(state.clone());
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.config.public_url, "mcpgate listening");
 
     crate::connections::serve(listener, app, &state.config.http, shutdown, grace).await;
     limiter_upkeep.abort();
+    sampler.abort();
     if let Some(server) = metrics_server {
         server.abort();
     }

@@ -27,6 +27,7 @@ const ADMIN_PAGES: &[&str] = &[
     "/admin/clients",
     "/admin/audit",
     "/admin/explain",
+    "/admin/dashboard",
 ];
 
 const ADMIN_API: &[&str] = &[
@@ -309,6 +310,10 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
     assert_eq!(pages["/admin/upstreams"]["rows"][0][0].as_str().map(|s| s.starts_with("demo")), Some(true), "{what}");
     assert!(text(&pages["/admin/upstreams"]).contains("reachable"), "{what}");
     assert!(text(&pages["/admin/clients"]).contains(&client_id), "{what}");
+    let dashboard = text(&pages["/admin/dashboard"]);
+    for plot in ["Requests", "Denied MCP calls", "Upstream latency", "Sign-ins"] {
+        assert!(dashboard.contains(plot), "{plot}: {what}");
+    }
     assert_eq!(pages["/no/such/page"]["h1"], json!(["Page not found"]), "{what}");
     // (`data:` URLs are the browser's own icons, e.g. the date picker's: no request.)
     for url in report["requested"].as_array().unwrap() {

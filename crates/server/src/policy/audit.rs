@@ -136,6 +136,8 @@ fn bounded(text: &str) -> String {
 /// A sign-in: `signed_in` for `user_id`, or `sign_in_failed` for the account name typed (never
 /// a password). `method` says how: `password`, `api`, or a provider id.
 pub fn sign_in_event(user_id: Option<&str>, account: &str, method: &str, ok: bool) -> AuditEvent {
+    metrics::counter!("mcpgate_signins_total", "outcome" => if ok { "ok" } else { "failed" })
+        .increment(1);
     let mut event = AuditEvent::new(
         "signin",
         if ok { "signed_in" } else { "sign_in_failed" },

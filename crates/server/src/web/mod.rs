@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod consent;
 pub mod csrf;
+pub mod dashboard;
 pub mod device;
 pub mod home;
 pub mod login;
