@@ -28,19 +28,46 @@ pub const MARK: &str = include_str!("../static/mark.svg");
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../templates/layout.html")),
-    ("signed_in.html", include_str!("../templates/signed_in.html")),
+    (
+        "signed_in.html",
+        include_str!("../templates/signed_in.html"),
+    ),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
     ("message.html", include_str!("../templates/message.html")),
     ("home.html", include_str!("../templates/home.html")),
-    ("admin/users.html", include_str!("../templates/admin/users.html")),
-    ("admin/roles.html", include_str!("../templates/admin/roles.html")),
-    ("admin/teams.html", include_str!("../templates/admin/teams.html")),
-    ("admin/upstreams.html", include_str!("../templates/admin/upstreams.html")),
-    ("admin/clients.html", include_str!("../templates/admin/clients.html")),
-    ("admin/audit.html", include_str!("../templates/admin/audit.html")),
-    ("admin/explain.html", include_str!("../templates/admin/explain.html")),
-    ("admin/dashboard.html", include_str!("../templates/admin/dashboard.html")),
+    (
+        "admin/users.html",
+        include_str!("../templates/admin/users.html"),
+    ),
+    (
+        "admin/roles.html",
+        include_str!("../templates/admin/roles.html"),
+    ),
+    (
+        "admin/teams.html",
+        include_str!("../templates/admin/teams.html"),
+    ),
+    (
+        "admin/upstreams.html",
+        include_str!("../templates/admin/upstreams.html"),
+    ),
+    (
+        "admin/clients.html",
+        include_str!("../templates/admin/clients.html"),
+    ),
+    (
+        "admin/audit.html",
+        include_str!("../templates/admin/audit.html"),
+    ),
+    (
+        "admin/explain.html",
+        include_str!("../templates/admin/explain.html"),
+    ),
+    (
+        "admin/dashboard.html",
+        include_str!("../templates/admin/dashboard.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +86,10 @@ fn environment() -> &'static Environment<'static> {
         // Unknown variables are an error, not silently empty: a typo fails the page tests.
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.set_formatter(format_value);
-        env.add_global("style", Value::from_safe_string(STYLE.trim_end().to_owned()));
+        env.add_global(
+            "style",
+            Value::from_safe_string(STYLE.trim_end().to_owned()),
+        );
         env.add_global("mark", Value::from_safe_string(MARK.trim_end().to_owned()));
         for (name, source) in TEMPLATES {
             // The sources are part of the binary and compiled by the tests below: an error here

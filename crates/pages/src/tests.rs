@@ -73,7 +73,10 @@ fn the_sign_in_page_escapes_and_links_providers_with_the_return_path() {
     }
     .render()
     .unwrap();
-    assert!(!html.contains("<script") && !html.contains("<img"), "{html}");
+    assert!(
+        !html.contains("<script") && !html.contains("<img"),
+        "{html}"
+    );
     assert!(
         // `/` stays; `?`, `=` and `&` of the path are encoded.
         html.contains("href=\"/login/acme?return_to=/oauth/authorize%3Fa%3D1%26b%3D2\""),

@@ -406,8 +406,16 @@ impl Plot {
                 .iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    let x = if n == 1 { 300.0 } else { 300.0 * i as f64 / (n - 1) as f64 };
-                    let y = if max > 0.0 { 78.0 - 74.0 * v / max } else { 78.0 };
+                    let x = if n == 1 {
+                        300.0
+                    } else {
+                        300.0 * i as f64 / (n - 1) as f64
+                    };
+                    let y = if max > 0.0 {
+                        78.0 - 74.0 * v / max
+                    } else {
+                        78.0
+                    };
                     format!("{x:.1},{y:.1}")
                 })
                 .collect::<Vec<_>>()
@@ -417,7 +425,11 @@ impl Plot {
         Self {
             title: title.to_owned(),
             unit: unit.to_owned(),
-            latest: finite.last().copied().map(show).unwrap_or_else(|| "–".into()),
+            latest: finite
+                .last()
+                .copied()
+                .map(show)
+                .unwrap_or_else(|| "–".into()),
             peak: (n > 1).then(|| show(max)),
             summary: format!(
                 "{n} samples, latest {}, peak {}",

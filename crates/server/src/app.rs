@@ -270,7 +270,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/teams/roles", post(web::admin::add_team_role))
         .route("/admin/teams/{name}/delete", post(web::admin::delete_team))
         .route("/admin/mappings", post(web::admin::add_mapping))
-        .route("/admin/mappings/{id}/delete", post(web::admin::delete_mapping))
+        .route(
+            "/admin/mappings/{id}/delete",
+            post(web::admin::delete_mapping),
+        )
         .route("/admin/upstreams", get(web::admin::upstreams))
         .route("/admin/clients", get(web::admin::clients))
         .route("/admin/clients/revoke", post(web::admin::revoke_client))

@@ -4,12 +4,12 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
+use crate::error::one_changed;
 use crate::pool::with_conn;
 use crate::schema::{
     access_tokens as at, browser_sessions as bs, consents as co, oauth_clients as oc,
     token_families as tf, users,
 };
-use crate::error::one_changed;
 use crate::{OAuthClient, StorageError, Store, now_ms};
 
 /// A live browser session of a user, named by the hash of its cookie value.
@@ -48,7 +48,10 @@ const MAX_ROWS: i64 = 200;
 
 impl Store {
     /// A user's live browser sessions, newest first.
-    pub async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, StorageError> {
+    pub async fn list_user_sessions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<SessionInfo>, StorageError> {
         let now = now_ms();
         with_conn!(self, |conn| {
             Ok(bs::table
@@ -56,7 +59,12 @@ impl Store {
                 .filter(bs::expires_at.gt(now))
                 .order(bs::created_at.desc())
                 .limit(MAX_ROWS)
-                .select((bs::id_hash, bs::created_at, bs::expires_at, bs::last_seen_at))
+                .select((
+                    bs::id_hash,
+                    bs::created_at,
+                    bs::expires_at,
+                    bs::last_seen_at,
+                ))
                 .load(conn)
                 .await?)
         })

@@ -40,12 +40,7 @@ const ADMIN_API: &[&str] = &[
     "/api/v1/admin/audit",
 ];
 
-async fn run_browser(
-    chromium: &Path,
-    rig: &AuthRig,
-    shots: &Path,
-    phase: &str,
-) -> (Value, String) {
+async fn run_browser(chromium: &Path, rig: &AuthRig, shots: &Path, phase: &str) -> (Value, String) {
     let script = mcpgate_tests::fixtures::workspace_path("tests/python/browser_admin.py");
     let mut cmd = tokio::process::Command::new("python3");
     cmd.arg(script)
@@ -104,7 +99,11 @@ async fn authorize_as(rig: &AuthRig, b: &Client, start: &str, email: &str, passw
                 r.headers()["location"].to_str().unwrap().to_owned()
             }
         };
-        let loc = if loc.starts_with('/') { rig.url(&loc) } else { loc };
+        let loc = if loc.starts_with('/') {
+            rig.url(&loc)
+        } else {
+            loc
+        };
         if !loc.starts_with(&rig.gateway.base) {
             return Url::parse(&loc).unwrap();
         }
@@ -130,7 +129,14 @@ async fn api_token(rig: &AuthRig, email: &str, password: &str) -> String {
 /// A browser (cookie jar) signed in as `email` through the sign-in form.
 async fn signed_in_browser(rig: &AuthRig, email: &str, password: &str) -> Client {
     let b = browser();
-    let html = b.get(rig.url("/login")).send().await.unwrap().text().await.unwrap();
+    let html = b
+        .get(rig.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let r = b
         .post(rig.url("/login"))
         .form(&[
@@ -142,7 +148,12 @@ async fn signed_in_browser(rig: &AuthRig, email: &str, password: &str) -> Client
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
     b
 }
 
@@ -187,8 +198,14 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
     );
     assert_eq!(users["pwned"], false, "{what}");
     assert_eq!(users["scripts"], 0, "{what}");
-    assert_eq!(setup["member_added"]["flash"], "The member was added.", "{what}");
-    assert_eq!(setup["role_no-echo"]["flash"], "The role was saved.", "{what}");
+    assert_eq!(
+        setup["member_added"]["flash"], "The member was added.",
+        "{what}"
+    );
+    assert_eq!(
+        setup["role_no-echo"]["flash"], "The role was saved.",
+        "{what}"
+    );
     let teams = text(&setup["teams"]);
     assert!(
         teams.contains("core") && teams.contains(GRACE) && teams.contains("demo-tools, no-echo"),
@@ -202,8 +219,14 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
     // The explainer names the deciding grant and the roles held through the team.
     let verdict = setup["explain"]["verdict"].as_str().unwrap_or_default();
     assert!(verdict.starts_with("Denied"), "{what}");
-    assert!(verdict.contains("no-echo") && verdict.contains("#0"), "{what}");
-    assert!(text(&setup["explain"]).contains("demo-tools: through a team"), "{what}");
+    assert!(
+        verdict.contains("no-echo") && verdict.contains("#0"),
+        "{what}"
+    );
+    assert!(
+        text(&setup["explain"]).contains("demo-tools: through a team"),
+        "{what}"
+    );
 
     // 2. Grace connects a client and calls `echo`: denied by the grant.
     let client_id = rig.register(REDIRECT).await;
@@ -230,8 +253,14 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
     let denied = call(&rig, "demo", &token, "tools/call").await;
     let body = denied.text().await.unwrap();
     // Denied items are answered as unknown ones: no result.
-    assert!(body.contains("\"error\"") && !body.contains("\"result\""), "{body}");
-    assert_eq!(call(&rig, "demo", &token, "tools/list").await.status(), StatusCode::OK);
+    assert!(
+        body.contains("\"error\"") && !body.contains("\"result\""),
+        "{body}"
+    );
+    assert_eq!(
+        call(&rig, "demo", &token, "tools/list").await.status(),
+        StatusCode::OK
+    );
 
     // 3. The audit API has it (written off the request path: wait for the writer).
     let admin_token = api_token(&rig, USER, PASSWORD).await;
@@ -279,14 +308,29 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
     let audit = &report["audit"];
     let rows = audit["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "only the denied call matches: {what}");
-    let row: Vec<&str> = rows[0].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    assert_eq!(&row[1..6], &[GRACE, "tools/call", "demo", "echo", "deny"], "{what}");
+    let row: Vec<&str> = rows[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &row[1..6],
+        &[GRACE, "tools/call", "demo", "echo", "deny"],
+        "{what}"
+    );
     let url = report["audit_url"].as_str().unwrap();
-    assert!(url.contains("decision=deny") && url.contains("tool=echo"), "{what}");
+    assert!(
+        url.contains("decision=deny") && url.contains("tool=echo"),
+        "{what}"
+    );
     // Keyboard only: Tab walks the navigation and the filters, each focus visible.
     let path = audit["focus_path"].as_array().unwrap();
     let labels: Vec<&str> = path.iter().filter_map(|f| f["text"].as_str()).collect();
-    assert!(labels.contains(&"Users") && labels.contains(&"Audit"), "{what}");
+    assert!(
+        labels.contains(&"Users") && labels.contains(&"Audit"),
+        "{what}"
+    );
     assert!(
         path.iter().any(|f| f["id"] == "f-user"),
         "Tab reaches the filters: {what}"
@@ -300,21 +344,49 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
         assert_eq!(page["fits_phone"], true, "{path} fits 360px: {what}");
         assert_eq!(page["scripts"], 0, "{path}: {what}");
         assert_eq!(page["images"], 0, "{path}: {what}");
-        assert_eq!(page["unlabelled"], json!([]), "{path}: every field labelled: {what}");
+        assert_eq!(
+            page["unlabelled"],
+            json!([]),
+            "{path}: every field labelled: {what}"
+        );
         assert_eq!(page["positive_tabindex"], 0, "{path}: {what}");
-        assert!(page["title"].as_str().unwrap().ends_with("· mcpgate"), "{what}");
+        assert!(
+            page["title"].as_str().unwrap().ends_with("· mcpgate"),
+            "{what}"
+        );
     }
     let home = &pages["/"];
     assert!(text(home).contains(&rig.resource("demo")), "{what}");
     assert!(text(home).contains("Your browser sessions"), "{what}");
-    assert_eq!(pages["/admin/upstreams"]["rows"][0][0].as_str().map(|s| s.starts_with("demo")), Some(true), "{what}");
-    assert!(text(&pages["/admin/upstreams"]).contains("reachable"), "{what}");
-    assert!(text(&pages["/admin/clients"]).contains(&client_id), "{what}");
+    assert_eq!(
+        pages["/admin/upstreams"]["rows"][0][0]
+            .as_str()
+            .map(|s| s.starts_with("demo")),
+        Some(true),
+        "{what}"
+    );
+    assert!(
+        text(&pages["/admin/upstreams"]).contains("reachable"),
+        "{what}"
+    );
+    assert!(
+        text(&pages["/admin/clients"]).contains(&client_id),
+        "{what}"
+    );
     let dashboard = text(&pages["/admin/dashboard"]);
-    for plot in ["Requests", "Denied MCP calls", "Upstream latency", "Sign-ins"] {
+    for plot in [
+        "Requests",
+        "Denied MCP calls",
+        "Upstream latency",
+        "Sign-ins",
+    ] {
         assert!(dashboard.contains(plot), "{plot}: {what}");
     }
-    assert_eq!(pages["/no/such/page"]["h1"], json!(["Page not found"]), "{what}");
+    assert_eq!(
+        pages["/no/such/page"]["h1"],
+        json!(["Page not found"]),
+        "{what}"
+    );
     // (`data:` URLs are the browser's own icons, e.g. the date picker's: no request.)
     for url in report["requested"].as_array().unwrap() {
         let url = url.as_str().unwrap();
@@ -324,7 +396,12 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
         );
     }
     if update {
-        for shot in ["home.png", "admin-users.png", "admin-audit.png", "admin-explain.png"] {
+        for shot in [
+            "home.png",
+            "admin-users.png",
+            "admin-audit.png",
+            "admin-explain.png",
+        ] {
             let bytes = std::fs::metadata(shots.join(shot)).unwrap().len();
             assert!((1_000..600_000).contains(&bytes), "{shot}: {bytes} bytes");
         }
@@ -335,7 +412,10 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
     for page in ADMIN_PAGES {
         let r = grace.get(rig.url(page)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{page}");
-        assert!(r.text().await.unwrap().contains("For administrators only"), "{page}");
+        assert!(
+            r.text().await.unwrap().contains("For administrators only"),
+            "{page}"
+        );
     }
     let grace_token = api_token(&rig, GRACE, GRACE_PASSWORD).await;
     for path in ADMIN_API {
@@ -355,7 +435,14 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // Grace's own page works, and shows the client she allowed.
-    let home = grace.get(rig.url("/")).send().await.unwrap().text().await.unwrap();
+    let home = grace
+        .get(rig.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(home.contains("Clients you allowed") && home.contains(&client_id));
 
     // 6. CSRF: a form without its token, or with another browser's token, is refused.
@@ -364,14 +451,26 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
     // refused for its binding, not for a missing cookie.
     admin.get(rig.url("/admin/users")).send().await.unwrap();
     let other = signed_in_browser(&rig, USER, PASSWORD).await;
-    let foreign_page = other.get(rig.url("/admin/teams")).send().await.unwrap().text().await.unwrap();
+    let foreign_page = other
+        .get(rig.url("/admin/teams"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let foreign = form_csrf(&foreign_page, "/admin/teams");
     for token in [None, Some(foreign.as_str())] {
         let mut form = vec![("name", "sneaky")];
         if let Some(t) = token {
             form.push(("csrf", t));
         }
-        let r = admin.post(rig.url("/admin/teams")).form(&form).send().await.unwrap();
+        let r = admin
+            .post(rig.url("/admin/teams"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{token:?}");
     }
     let teams: Value = Client::new()
@@ -385,10 +484,20 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
         .unwrap();
     assert!(!teams.to_string().contains("sneaky"), "{teams}");
     // The same form with its own token goes through.
-    let own_page = admin.get(rig.url("/admin/teams")).send().await.unwrap().text().await.unwrap();
+    let own_page = admin
+        .get(rig.url("/admin/teams"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let r = admin
         .post(rig.url("/admin/teams"))
-        .form(&[("name", "honest"), ("csrf", &form_csrf(&own_page, "/admin/teams"))])
+        .form(&[
+            ("name", "honest"),
+            ("csrf", &form_csrf(&own_page, "/admin/teams")),
+        ])
         .send()
         .await
         .unwrap();
@@ -426,7 +535,12 @@ async fn an_admin_sets_up_access_in_chromium_and_finds_the_denied_call_in_the_au
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["action"].as_str().unwrap().to_owned(), e["decision"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["decision"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     for wanted in [
         ("signin", "signed_in"),

@@ -163,6 +163,8 @@ async fn xtask_dev_then_the_printed_python_lines_call_a_demo_tool() {
 
     let mut dev = Dev::start(&dir, port);
     let banner = dev.banner().await;
+    // "mcpgate is running" is printed only once mcpgate answers on /healthz.
+    assert!(listening(&base), "the banner came before mcpgate listened");
     let password = std::fs::read_to_string(dir.join("admin-password"))
         .unwrap()
         .trim()

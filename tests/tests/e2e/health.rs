@@ -120,7 +120,8 @@ async fn request_ids_errors_and_body_limit() -> anyhow::Result<()> {
 async fn metrics_can_require_a_bearer_token_or_a_separate_address() -> anyhow::Result<()> {
     let db = TestDb::sqlite()?;
     let mut config = test_config(db.url());
-    config.metrics.bearer_token = Some(mcpgate_core::SecretString::new("scraper-secret-0123456789"));
+    config.metrics.bearer_token =
+        Some(mcpgate_core::SecretString::new("scraper-secret-0123456789"));
     let server = TestServer::start(config).await?;
     let client = reqwest::Client::new();
     let none = client.get(server.url("/metrics")).send().await?;

@@ -194,7 +194,11 @@ impl Accounts {
 
     /// An administrator sets a user's password (no current password); every session and
     /// token of the user is revoked.
-    pub async fn reset_password(&self, user_id: &str, new: SecretString) -> Result<(), AccountError> {
+    pub async fn reset_password(
+        &self,
+        user_id: &str,
+        new: SecretString,
+    ) -> Result<(), AccountError> {
         policy::check_new_password(new.expose())?;
         // NotFound before hashing: no work for an unknown id.
         self.store.get_user(user_id).await?;

@@ -303,7 +303,12 @@ mod tests {
         assert_eq!(format_time(ms), "2026-12-08T10:15:30Z");
         assert_eq!(parse_time("1970-01-01T00:00"), Some(0));
         assert_eq!(parse_time("2024-02-29T23:59"), Some(1_709_251_140_000));
-        for bad in ["2026-13-01T00:00", "yesterday", "2026-12-08", "2026-12-08T25:00"] {
+        for bad in [
+            "2026-13-01T00:00",
+            "yesterday",
+            "2026-12-08",
+            "2026-12-08T25:00",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }

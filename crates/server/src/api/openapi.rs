@@ -134,7 +134,10 @@ mod tests {
         }
         let missing: Vec<_> = routes.difference(&described).collect();
         let extra: Vec<_> = described.difference(&routes).collect();
-        assert!(missing.is_empty(), "routes not in the OpenAPI document: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "routes not in the OpenAPI document: {missing:?}"
+        );
         assert!(extra.is_empty(), "described but not routed: {extra:?}");
     }
 }

@@ -138,10 +138,7 @@ fn bounded(text: &str) -> String {
 pub fn sign_in_event(user_id: Option<&str>, account: &str, method: &str, ok: bool) -> AuditEvent {
     metrics::counter!("mcpgate_signins_total", "outcome" => if ok { "ok" } else { "failed" })
         .increment(1);
-    let mut event = AuditEvent::new(
-        "signin",
-        if ok { "signed_in" } else { "sign_in_failed" },
-    );
+    let mut event = AuditEvent::new("signin", if ok { "signed_in" } else { "sign_in_failed" });
     event.user_id = user_id.map(str::to_owned);
     event.target = Some(bounded(account));
     event.detail = serde_json::json!({ "method": bounded(method) }).to_string();

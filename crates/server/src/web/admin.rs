@@ -117,7 +117,10 @@ async fn failed(e: ApiError, back: &str) -> Response {
         StatusCode::CONFLICT => ("Not changed", "It conflicts with what exists."),
         StatusCode::BAD_REQUEST => ("Not changed", "The form has a problem."),
         StatusCode::FORBIDDEN => ("Not allowed", "This change is not allowed."),
-        _ => ("Something went wrong", "mcpgate could not make this change."),
+        _ => (
+            "Something went wrong",
+            "mcpgate could not make this change.",
+        ),
     };
     // The API's own description says what exactly; read it back from its JSON body.
     let detail = axum::body::to_bytes(response.into_body(), 64 * 1024)
@@ -205,10 +208,17 @@ pub async fn create_user(
         "display_name": Some(field(&form, "display_name")).filter(|n| !n.is_empty()),
         "is_admin": field(&form, "is_admin") == "yes",
     });
-    act(state, jar, &form, "/admin/users", "user_created", |state, admin| async move {
-        let _ = api::admin::create(State(state), admin, body(account)?).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/users",
+        "user_created",
+        |state, admin| async move {
+            let _ = api::admin::create(State(state), admin, body(account)?).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -227,24 +237,35 @@ pub async fn user_action(
         "password" => "password_reset",
         _ => return not_found_page(),
     };
-    act(state, jar, &form, "/admin/users", done, |state, admin| async move {
-        let path = Path(id);
-        match action.as_str() {
-            "disable" => api::admin::disable(State(state), admin, path).await.map(drop),
-            "enable" => api::admin::enable(State(state), admin, path).await.map(drop),
-            "delete" => api::accounts::delete_user(State(state), admin, path)
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/users",
+        done,
+        |state, admin| async move {
+            let path = Path(id);
+            match action.as_str() {
+                "disable" => api::admin::disable(State(state), admin, path)
+                    .await
+                    .map(drop),
+                "enable" => api::admin::enable(State(state), admin, path)
+                    .await
+                    .map(drop),
+                "delete" => api::accounts::delete_user(State(state), admin, path)
+                    .await
+                    .map(drop),
+                _ => api::accounts::reset_password(
+                    State(state),
+                    admin,
+                    path,
+                    body(json!({ "password": password }))?,
+                )
                 .await
                 .map(drop),
-            _ => api::accounts::reset_password(
-                State(state),
-                admin,
-                path,
-                body(json!({ "password": password }))?,
-            )
-            .await
-            .map(drop),
-        }
-    })
+            }
+        },
+    )
     .await
 }
 
@@ -254,10 +275,17 @@ pub async fn revoke_user_sessions(
     Path(id): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    act(state, jar, &form, "/admin/users", "sessions_revoked", |state, admin| async move {
-        let _ = api::accounts::delete_sessions(State(state), admin, Path(id)).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/users",
+        "sessions_revoked",
+        |state, admin| async move {
+            let _ = api::accounts::delete_sessions(State(state), admin, Path(id)).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -276,8 +304,7 @@ pub async fn roles(
     jar: CookieJar,
     Query(query): Query<Fields>,
 ) -> Response {
-    let (jar, person, chrome, token) = match page_for(&state, jar, "/admin/roles", &query).await
-    {
+    let (jar, person, chrome, token) = match page_for(&state, jar, "/admin/roles", &query).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -303,7 +330,10 @@ pub async fn roles(
                     effect: text(&g["effect"]),
                     action: text(&g["action"]),
                     upstream: text(&g["upstream"]),
-                    target: g["target"].as_str().filter(|t| *t != "*").map(str::to_owned),
+                    target: g["target"]
+                        .as_str()
+                        .filter(|t| *t != "*")
+                        .map(str::to_owned),
                 })
                 .collect(),
         })
@@ -325,7 +355,9 @@ pub async fn save_role(
     Form(form): Form<Fields>,
 ) -> Response {
     let name = field(&form, "name").to_owned();
-    let target = Some(field(&form, "target")).filter(|t| !t.is_empty()).unwrap_or("*");
+    let target = Some(field(&form, "target"))
+        .filter(|t| !t.is_empty())
+        .unwrap_or("*");
     let role = json!({
         "description": field(&form, "description"),
         "grants": [{
@@ -335,10 +367,17 @@ pub async fn save_role(
             "target": target,
         }],
     });
-    act(state, jar, &form, "/admin/roles", "role_saved", |state, admin| async move {
-        let _ = api::policy::put_role(State(state), admin, Path(name), body(role)?).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/roles",
+        "role_saved",
+        |state, admin| async move {
+            let _ = api::policy::put_role(State(state), admin, Path(name), body(role)?).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -348,10 +387,17 @@ pub async fn delete_role(
     Path(name): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    act(state, jar, &form, "/admin/roles", "role_deleted", |state, admin| async move {
-        let _ = api::policy::delete_role(State(state), admin, Path(name)).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/roles",
+        "role_deleted",
+        |state, admin| async move {
+            let _ = api::policy::delete_role(State(state), admin, Path(name)).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -362,11 +408,18 @@ pub async fn give_role(
 ) -> Response {
     let email = field(&form, "email").to_owned();
     let role = field(&form, "role").to_owned();
-    act(state, jar, &form, "/admin/roles", "role_given", |state, admin| async move {
-        let user = user_id_for(&state, &email).await?;
-        let _ = api::policy::grant_user_role(State(state), admin, Path((user, role))).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/roles",
+        "role_given",
+        |state, admin| async move {
+            let user = user_id_for(&state, &email).await?;
+            let _ = api::policy::grant_user_role(State(state), admin, Path((user, role))).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -375,8 +428,7 @@ pub async fn teams(
     jar: CookieJar,
     Query(query): Query<Fields>,
 ) -> Response {
-    let (jar, person, chrome, token) = match page_for(&state, jar, "/admin/teams", &query).await
-    {
+    let (jar, person, chrome, token) = match page_for(&state, jar, "/admin/teams", &query).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -439,10 +491,17 @@ pub async fn create_team(
     Form(form): Form<Fields>,
 ) -> Response {
     let name = field(&form, "name").to_owned();
-    act(state, jar, &form, "/admin/teams", "team_created", |state, admin| async move {
-        let _ = api::policy::create_team(State(state), admin, Path(name)).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/teams",
+        "team_created",
+        |state, admin| async move {
+            let _ = api::policy::create_team(State(state), admin, Path(name)).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -452,10 +511,17 @@ pub async fn delete_team(
     Path(name): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    act(state, jar, &form, "/admin/teams", "team_deleted", |state, admin| async move {
-        let _ = api::policy::delete_team(State(state), admin, Path(name)).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/teams",
+        "team_deleted",
+        |state, admin| async move {
+            let _ = api::policy::delete_team(State(state), admin, Path(name)).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -466,11 +532,18 @@ pub async fn add_member(
 ) -> Response {
     let team = field(&form, "team").to_owned();
     let email = field(&form, "email").to_owned();
-    act(state, jar, &form, "/admin/teams", "member_added", |state, admin| async move {
-        let user = user_id_for(&state, &email).await?;
-        let _ = api::policy::add_member(State(state), admin, Path((team, user))).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/teams",
+        "member_added",
+        |state, admin| async move {
+            let user = user_id_for(&state, &email).await?;
+            let _ = api::policy::add_member(State(state), admin, Path((team, user))).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -481,10 +554,17 @@ pub async fn add_team_role(
 ) -> Response {
     let team = field(&form, "team").to_owned();
     let role = field(&form, "role").to_owned();
-    act(state, jar, &form, "/admin/teams", "team_role_added", |state, admin| async move {
-        let _ = api::policy::add_team_role(State(state), admin, Path((team, role))).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/teams",
+        "team_role_added",
+        |state, admin| async move {
+            let _ = api::policy::add_team_role(State(state), admin, Path((team, role))).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -499,10 +579,17 @@ pub async fn add_mapping(
         "value": field(&form, "value"),
         "role": field(&form, "role"),
     });
-    act(state, jar, &form, "/admin/teams", "mapping_added", |state, admin| async move {
-        let _ = api::policy::add_mapping(State(state), admin, body(rule)?).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/teams",
+        "mapping_added",
+        |state, admin| async move {
+            let _ = api::policy::add_mapping(State(state), admin, body(rule)?).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -512,10 +599,17 @@ pub async fn delete_mapping(
     Path(id): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    act(state, jar, &form, "/admin/teams", "mapping_deleted", |state, admin| async move {
-        let _ = api::policy::delete_mapping(State(state), admin, Path(id)).await?;
-        Ok(())
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/teams",
+        "mapping_deleted",
+        |state, admin| async move {
+            let _ = api::policy::delete_mapping(State(state), admin, Path(id)).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -545,11 +639,9 @@ pub async fn upstreams(
                     u.credential_kinds.join(", ")
                 },
                 reachable: u.status.reachable,
-                last_error: u.status.last_error.map(|e| {
-                    match u.status.last_error_at {
-                        Some(at) => format!("{e} ({})", when(at)),
-                        None => e,
-                    }
+                last_error: u.status.last_error.map(|e| match u.status.last_error_at {
+                    Some(at) => format!("{e} ({})", when(at)),
+                    None => e,
                 }),
                 name: u.name,
                 url: u.url,
@@ -603,9 +695,16 @@ pub async fn revoke_client(
     Form(form): Form<Fields>,
 ) -> Response {
     let client_id = field(&form, "client_id").to_owned();
-    act(state, jar, &form, "/admin/clients", "client_revoked", |state, admin| async move {
-        api::accounts::revoke_client_by(&state, &admin.0.user.id, &client_id).await
-    })
+    act(
+        state,
+        jar,
+        &form,
+        "/admin/clients",
+        "client_revoked",
+        |state, admin| async move {
+            api::accounts::revoke_client_by(&state, &admin.0.user.id, &client_id).await
+        },
+    )
     .await
 }
 
@@ -641,13 +740,13 @@ pub async fn audit(
     let export_query = {
         let mut export = url::form_urlencoded::Serializer::new(String::new());
         for (name, value) in [
-        ("user", &filters.user),
-        ("upstream", &filters.upstream),
-        ("tool", &filters.tool),
-        ("decision", &filters.decision),
-        ("since", &filters.since),
-        ("until", &filters.until),
-    ] {
+            ("user", &filters.user),
+            ("upstream", &filters.upstream),
+            ("tool", &filters.tool),
+            ("decision", &filters.decision),
+            ("since", &filters.since),
+            ("until", &filters.until),
+        ] {
             if !value.is_empty() {
                 export.append_pair(name, value);
             }
@@ -689,7 +788,9 @@ pub async fn audit(
         events: events
             .into_iter()
             .map(|e| AuditRow {
-                at: api::audit::format_time(e.at).replace('T', " ").replace('Z', ""),
+                at: api::audit::format_time(e.at)
+                    .replace('T', " ")
+                    .replace('Z', ""),
                 user: e.user_id.map(|id| emails.get(&id).cloned().unwrap_or(id)),
                 action: e.action,
                 upstream: e.upstream,
@@ -728,8 +829,8 @@ pub async fn explain(
                 "method": upstream.as_ref().map(|_| "tools/call"),
                 "name": Some(form.tool.clone()).filter(|t| !t.is_empty() && upstream.is_some()),
             });
-            let query = serde_json::from_value(access)
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let query =
+                serde_json::from_value(access).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             let Json(view) = api::policy::explain_access(
                 State(state.clone()),
                 person.as_admin(),

@@ -69,7 +69,10 @@ pub async fn home(
     let issuer = state.config.issuer();
     let view = HomeView {
         chrome,
-        name: user.display_name.clone().unwrap_or_else(|| user.email.clone()),
+        name: user
+            .display_name
+            .clone()
+            .unwrap_or_else(|| user.email.clone()),
         email: user.email.clone(),
         csrf: token,
         endpoints: state
@@ -131,7 +134,8 @@ pub async fn revoke_consent(
     let result = async {
         state.store.delete_consent(user_id, &client_id).await?;
         for family in state.store.list_user_families(user_id).await? {
-            if family.client_id.as_deref() == Some(client_id.as_str()) && family.revoked_at.is_none()
+            if family.client_id.as_deref() == Some(client_id.as_str())
+                && family.revoked_at.is_none()
             {
                 state.store.revoke_token_family(&family.id).await?;
                 state.tokens.invalidate_family(&family.id).await;
@@ -186,7 +190,11 @@ pub async fn end_session(
         Ok(h) => h,
         Err(e) => return error_page(e),
     };
-    match state.store.delete_user_session(&person.user.id, &hash).await {
+    match state
+        .store
+        .delete_user_session(&person.user.id, &hash)
+        .await
+    {
         Ok(()) => Redirect::to("/?done=session").into_response(),
         Err(mcpgate_storage::StorageError::NotFound) => pages::message(
             StatusCode::NOT_FOUND,

@@ -52,7 +52,11 @@ fn page_with_csp(
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "page not rendered");
-            (StatusCode::INTERNAL_SERVER_ERROR, "mcpgate could not show this page").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "mcpgate could not show this page",
+            )
+                .into_response()
         }
     };
     let headers = response.headers_mut();
@@ -105,5 +109,4 @@ mod tests {
             );
         }
     }
-
 }

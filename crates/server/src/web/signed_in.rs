@@ -74,6 +74,10 @@ pub async fn admin(state: &AppState, jar: &CookieJar, path: &str) -> Result<Pers
 
 /// The navigation and sign-out form for `person` on `current`, with a CSRF token for the
 /// page's own forms (`purpose`). Returns the jar (the CSRF cookie may be new).
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the page to send, built once per request, never propagated far"
+)]
 pub fn chrome(
     state: &AppState,
     jar: CookieJar,
