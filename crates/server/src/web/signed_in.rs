@@ -47,6 +47,8 @@ pub async fn person(state: &AppState, jar: &CookieJar, path: &str) -> Result<Per
                 session: TokenHash::of(&cookie),
             })
         }
+        // Sign-in returns to `/` by default.
+        Ok(None) if path == "/" => Err(Redirect::to("/login").into_response()),
         Ok(None) => {
             let query = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("return_to", path)
