@@ -13,6 +13,7 @@ import base64
 import fcntl
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -64,8 +65,14 @@ class Browser:
                 return reply.get("result", {})
             self.events.append(reply)
 
-    def _read(self):
+    def _read(self, timeout=30):
+        # Never block for ever: a message that does not come (a navigation that did not
+        # happen) is an error with a traceback, not a hung test.
+        deadline = time.time() + timeout
         while b"\0" not in self.buffer:
+            left = deadline - time.time()
+            if left <= 0 or not select.select([self.from_browser], [], [], left)[0]:
+                raise RuntimeError(f"the browser sent nothing for {timeout}s")
             chunk = os.read(self.from_browser, 1 << 16)
             if not chunk:
                 raise RuntimeError("the browser closed the DevTools pipe")
@@ -80,7 +87,7 @@ class Browser:
                 if e.get("method") == method:
                     del self.events[i]
                     return e
-            self.events.append(self._read())
+            self.events.append(self._read(max(deadline - time.time(), 0.1)))
         raise RuntimeError(f"timed out waiting for {method}")
 
     def open_tab(self):
@@ -107,6 +114,15 @@ class Browser:
 
     def goto(self, url):
         self.loaded(lambda: self.send("Page.navigate", {"url": url}))
+
+    def wait_for(self, expression, timeout=10):
+        """Polls `expression` until it is true (autofocus, for one, runs after the load event:
+        typing before it lands types into nothing, and the Enter that follows submits nothing)."""
+        deadline = time.time() + timeout
+        while not self.js(expression):
+            if time.time() > deadline:
+                raise RuntimeError(f"timed out waiting for {expression}")
+            time.sleep(0.05)
 
     def js(self, expression):
         r = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
@@ -172,6 +188,8 @@ PAGE = """(() => ({
   images: document.images.length,
 }))()"""
 
+EMAIL_FOCUSED = "document.activeElement && document.activeElement.id === 'email'"
+
 FITS = "document.documentElement.scrollWidth <= window.innerWidth"
 
 
@@ -191,6 +209,7 @@ def main(chromium, authorize_url, error_url, email, password, shots):
     try:
         b.open_tab()
         b.goto(authorize_url)
+        b.wait_for(EMAIL_FOCUSED)
         signin = observe(b, os.path.join(shots, "signin.png"))
         # Type the email where autofocus put the cursor, Tab to the password, Tab to the
         # button, Enter: the way a keyboard user signs in.

@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from browser_pages import FOCUSED, Browser  # noqa: E402
+from browser_pages import EMAIL_FOCUSED, FOCUSED, Browser  # noqa: E402
 
 
 def main(url: str) -> None:
@@ -22,6 +22,10 @@ def main(url: str) -> None:
     try:
         b.open_tab()
         b.goto(url)
+        # The cursor is in the email field once autofocus ran (after the load event): a
+        # person sees that before typing. Typing earlier typed into nothing, the Enter then
+        # submitted nothing and the wait for the next page never ended (the old hang).
+        b.wait_for(EMAIL_FOCUSED)
         b.type(os.environ["MCPGATE_SIGNIN_EMAIL"])
         b.tab()
         b.type(password)

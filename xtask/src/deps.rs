@@ -15,9 +15,11 @@ fn allowed_workspace_deps(package: &str) -> Option<&'static [&'static str]> {
     const PROVIDER: &[&str] = &["mcpgate-core", "mcpgate-provider-kit"];
     Some(match package {
         "mcpgate-core" | "mcpgate-guard" | "xtask" => &[],
-        "mcpgate-crypto" | "mcpgate-rbac" | "mcpgate-storage" | "mcpgate-provider-kit" => {
-            &["mcpgate-core"]
-        }
+        "mcpgate-crypto"
+        | "mcpgate-rbac"
+        | "mcpgate-storage"
+        | "mcpgate-provider-kit"
+        | "mcpgate-pages" => &["mcpgate-core"],
         "mcpgate-credentials" => &["mcpgate-core", "mcpgate-crypto"],
         "mcpgate-providers" => &[
             "mcpgate-core",

@@ -19,7 +19,6 @@ use zeroize::Zeroizing;
 use crate::accounts::Accounts;
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::limits::SignInLimits;
 use crate::oauth::validate::TokenValidator;
 use crate::policy::{AuditLog, Enforcer};
@@ -245,7 +244,44 @@ pub fn router(state: AppState) -> Router {
             get(oauth::authorize::start).post(oauth::authorize::decide),
         )
         .route("/oauth/introspect", post(oauth::revoke::introspect))
-        .route("/", get(web::login::home))
+        .route("/", get(web::home::home))
+        .route("/me/consents/revoke", post(web::home::revoke_consent))
+        .route("/me/sessions/revoke", post(web::home::end_session))
+        .route("/me/password", post(web::home::change_password))
+        .route("/admin", get(web::admin::index))
+        .route(
+            "/admin/users",
+            get(web::admin::users).post(web::admin::create_user),
+        )
+        .route("/admin/users/{id}/{action}", post(web::admin::user_action))
+        .route(
+            "/admin/users/{id}/sessions/revoke",
+            post(web::admin::revoke_user_sessions),
+        )
+        .route(
+            "/admin/roles",
+            get(web::admin::roles).post(web::admin::save_role),
+        )
+        .route("/admin/roles/assign", post(web::admin::give_role))
+        .route("/admin/roles/{name}/delete", post(web::admin::delete_role))
+        .route(
+            "/admin/teams",
+            get(web::admin::teams).post(web::admin::create_team),
+        )
+        .route("/admin/teams/members", post(web::admin::add_member))
+        .route("/admin/teams/roles", post(web::admin::add_team_role))
+        .route("/admin/teams/{name}/delete", post(web::admin::delete_team))
+        .route("/admin/mappings", post(web::admin::add_mapping))
+        .route(
+            "/admin/mappings/{id}/delete",
+            post(web::admin::delete_mapping),
+        )
+        .route("/admin/upstreams", get(web::admin::upstreams))
+        .route("/admin/clients", get(web::admin::clients))
+        .route("/admin/clients/revoke", post(web::admin::revoke_client))
+        .route("/admin/audit", get(web::admin::audit))
+        .route("/admin/explain", get(web::admin::explain))
+        .route("/admin/dashboard", get(web::dashboard::page))
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))
         .route(
@@ -258,6 +294,7 @@ pub fn router(state: AppState) -> Router {
             get(crate::identity::web::start).post(crate::identity::web::approve),
         )
         .route("/callback/{provider}", get(crate::identity::web::callback))
+        .route("/api/v1/openapi.json", get(api::openapi::openapi_json))
         .route("/api/v1/login", post(api::me::login))
         .route("/api/v1/me", get(api::me::me))
         .route("/api/v1/me/password", post(api::me::change_password))
@@ -303,6 +340,36 @@ pub fn router(state: AppState) -> Router {
             post(api::admin::disable),
         )
         .route("/api/v1/admin/users/{id}/enable", post(api::admin::enable))
+        .route(
+            "/api/v1/admin/users/{id}",
+            axum::routing::delete(api::accounts::delete_user),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/password",
+            put(api::accounts::reset_password),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/sessions",
+            get(api::accounts::list_sessions).delete(api::accounts::delete_sessions),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/sessions/{session}",
+            axum::routing::delete(api::accounts::delete_session),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/tokens",
+            get(api::accounts::list_families),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/tokens/{family}",
+            axum::routing::delete(api::accounts::revoke_family),
+        )
+        .route("/api/v1/admin/clients", get(api::accounts::list_clients))
+        .route(
+            "/api/v1/admin/clients/{client_id}",
+            axum::routing::delete(api::accounts::revoke_client),
+        )
+        .route("/api/v1/admin/audit", get(api::audit::list))
         .route("/api/v1/admin/upstreams", get(api::upstreams::list))
         .route(
             "/api/v1/admin/upstreams/{name}/secret",
@@ -347,7 +414,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(crate::control_chars::reject))
         .layer(body_limit)
         .merge(mcp)
-        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .fallback(web::not_found)
         .with_state(state)
         .layer(middleware)
 }

@@ -51,6 +51,19 @@ pub struct Config {
     /// (`credentials = { kind = "identity_assertion" }`); their public halves are served at
     /// `/.well-known/jwks.json`. Keep a retired key listed for a minute after rotating.
     pub assertion_keys: Option<mcpgate_credentials::AssertionKeysConfig>,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `/metrics` (Prometheus) is open to whoever reaches it unless one of these is set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Scrapers must send `Authorization: Bearer <this>`; others get 401.
+    pub bearer_token: Option<SecretString>,
+    /// Serve `/metrics` on this address only (an admin port a firewall keeps inside), not on
+    /// `listen`.
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -70,6 +83,7 @@ impl Default for Config {
             upstreams: Vec::new(),
             policy: PolicyConfig::default(),
             assertion_keys: None,
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -466,6 +480,23 @@ impl Config {
             errors.push(ConfigError::new(
                 "http.request_timeout_secs",
                 "must be at least 1",
+            ));
+        }
+        if self
+            .metrics
+            .bearer_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
+            errors.push(ConfigError::new(
+                "metrics.bearer_token",
+                "must be at least 16 characters (a random value, e.g. `openssl rand -hex 32`)",
+            ));
+        }
+        if self.metrics.listen.is_some_and(|a| a == self.listen) {
+            errors.push(ConfigError::new(
+                "metrics.listen",
+                "must differ from `listen` (leave it unset to serve /metrics there)",
             ));
         }
         self.auth.validate(&mut errors);

@@ -85,12 +85,30 @@ pub async fn serve_app(
         })
     });
     crate::telemetry::prometheus();
+    let metrics_server = match state.config.metrics.listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!(%addr, "metrics listening");
+            let app = crate::routes::health::admin_router(state.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            }))
+        }
+        None => None,
+    };
+    let sampler = crate::web::dashboard::spawn_sampler();
     let app = router(state.clone());
     tracing::info!(addr = %listener.local_addr()?, public_url = %state.config.public_url, "mcpgate listening");
 
     crate::connections::serve(listener, app, &state.config.http, shutdown, grace).await;
     limiter_upkeep.abort();
     reseal.abort();
+    sampler.abort();
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     client_sweep.abort();
     if let Some(sweep) = successor_sweep {
         sweep.abort();

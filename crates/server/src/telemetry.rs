@@ -201,6 +201,11 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "Personal access tokens whose last-used time was written (batched off the request path).",
     ),
     (
+        "mcpgate_signins_total",
+        Kind::Counter,
+        "Sign-in attempts (password, API, identity provider), by outcome.",
+    ),
+    (
         "mcpgate_signin_lockouts_total",
         Kind::Counter,
         "Sign-in attempts refused by a lock-out budget, by scope.",

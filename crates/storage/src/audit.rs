@@ -84,3 +84,60 @@ impl Store {
         })
     }
 }
+
+/// Which audit events to read: every filter is optional and they combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub user_id: Option<String>,
+    pub upstream: Option<String>,
+    /// A tool (or other item) name, or an action (`tools/call`, `signin`, `admin.role.put`).
+    pub tool: Option<String>,
+    pub decision: Option<String>,
+    /// From this time (ms, inclusive).
+    pub since: Option<i64>,
+    /// Before this time (ms, exclusive).
+    pub until: Option<i64>,
+    /// The cursor: events older than this `(at, id)` (the last of the previous page).
+    pub before: Option<(i64, String)>,
+    /// At most this many (clamped to 1..=1000).
+    pub limit: i64,
+}
+
+impl Store {
+    /// Audit events matching `query`, newest first (`at`, then `id`, descending: a stable
+    /// order the cursor continues).
+    pub async fn query_audit_events(
+        &self,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, StorageError> {
+        with_conn!(self, |conn| {
+            let mut q = ae::table.into_boxed();
+            if let Some(user) = &query.user_id {
+                q = q.filter(ae::user_id.eq(user));
+            }
+            if let Some(upstream) = &query.upstream {
+                q = q.filter(ae::upstream.eq(upstream));
+            }
+            if let Some(tool) = &query.tool {
+                q = q.filter(ae::target.eq(tool).or(ae::action.eq(tool)));
+            }
+            if let Some(decision) = &query.decision {
+                q = q.filter(ae::decision.eq(decision));
+            }
+            if let Some(since) = query.since {
+                q = q.filter(ae::at.ge(since));
+            }
+            if let Some(until) = query.until {
+                q = q.filter(ae::at.lt(until));
+            }
+            if let Some((at, id)) = &query.before {
+                q = q.filter(ae::at.lt(*at).or(ae::at.eq(*at).and(ae::id.lt(id))));
+            }
+            Ok(q.order((ae::at.desc(), ae::id.desc()))
+                .limit(query.limit.clamp(1, 1000))
+                .select(AuditEvent::as_select())
+                .load(conn)
+                .await?)
+        })
+    }
+}

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod accounts;
 mod audit;
 mod error;
 mod grants;
@@ -22,7 +23,8 @@ mod time;
 mod tokens;
 mod users;
 
-pub use audit::AuditEvent;
+pub use accounts::{ConsentInfo, FamilyInfo, SessionInfo};
+pub use audit::{AuditEvent, AuditQuery};
 pub use error::StorageError;
 pub use grants::{GrantTokens, LeaseClaim, ProviderGrant};
 pub use hist::CheckoutStats;

@@ -163,6 +163,8 @@ async fn xtask_dev_then_the_printed_python_lines_call_a_demo_tool() {
 
     let mut dev = Dev::start(&dir, port);
     let banner = dev.banner().await;
+    // "mcpgate is running" is printed only once mcpgate answers on /healthz.
+    assert!(listening(&base), "the banner came before mcpgate listened");
     let password = std::fs::read_to_string(dir.join("admin-password"))
         .unwrap()
         .trim()
@@ -230,9 +232,39 @@ async fn xtask_dev_then_the_printed_python_lines_call_a_demo_tool() {
     );
     assert!(stdout.contains("tools: echo, headers, slow"), "{stdout}");
     assert!(stdout.contains("echo: hello through mcpgate"), "{stdout}");
-    // The same example driven by headless Chromium as the person (BROWSER set to
-    // tests/python/person_at_browser.py) hung intermittently under CI load (known issue, to be
-    // investigated); the pages test covers the pages in Chromium meanwhile.
+    // And as a person runs it: the example opens "the browser" (BROWSER names the program
+    // Python's webbrowser starts), here headless Chromium with someone at the keyboard who
+    // waits for the cursor in the email field, signs in and presses Allow; the browser lands
+    // on the example's loopback listener. (It hung now and then when the keys came before
+    // autofocus had run; the driver now waits for it, and no read waits for ever.)
+    if let Some(chromium) = mcpgate_tests::fixtures::chromium(test).unwrap() {
+        let out = tokio::time::timeout(
+            Duration::from_secs(300),
+            Command::new(&python)
+                .args(&words[1..])
+                .env(
+                    "BROWSER",
+                    workspace_path("tests/python/person_at_browser.py"),
+                )
+                .env("MCPGATE_CHROMIUM", &chromium)
+                .env("MCPGATE_SIGNIN_EMAIL", "admin@example.com")
+                .env("MCPGATE_SIGNIN_PASSWORD_FILE", dir.join("admin-password"))
+                .current_dir(workspace_path(""))
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("the browser sign-in took over five minutes")
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains("echo: hello through mcpgate"), "{stdout}");
+        assert!(
+            stderr.contains("browser ended on: Signed in. You can close this tab"),
+            "{stderr}"
+        );
+    }
     // The gateway saw the call and forwarded it to the demo upstream.
     let text = dev.text();
     assert!(

@@ -137,3 +137,52 @@ async fn request_ids_errors_and_body_limit() -> anyhow::Result<()> {
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     server.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_can_require_a_bearer_token_or_a_separate_address() -> anyhow::Result<()> {
+    let db = TestDb::sqlite()?;
+    let mut config = test_config(db.url());
+    config.metrics.bearer_token =
+        Some(mcpgate_core::SecretString::new("scraper-secret-0123456789"));
+    let server = TestServer::start(config).await?;
+    let client = reqwest::Client::new();
+    let none = client.get(server.url("/metrics")).send().await?;
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert!(none.headers().contains_key("www-authenticate"));
+    let wrong = client
+        .get(server.url("/metrics"))
+        .bearer_auth("scraper-secret-wrong")
+        .send()
+        .await?;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = client
+        .get(server.url("/metrics"))
+        .bearer_auth("scraper-secret-0123456789")
+        .send()
+        .await?;
+    assert_eq!(right.status(), StatusCode::OK);
+    assert!(right.text().await?.contains("mcpgate_http_requests_total"));
+    server.stop().await?;
+
+    // On its own address: the main one answers 404, the admin one the metrics.
+    let db = TestDb::sqlite()?;
+    let free = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let admin = free.local_addr()?;
+    drop(free);
+    let mut config = test_config(db.url());
+    config.metrics.listen = Some(admin);
+    let server = TestServer::start(config).await?;
+    let main = client.get(server.url("/metrics")).send().await?;
+    assert_eq!(main.status(), StatusCode::NOT_FOUND);
+    let mut served = None;
+    for _ in 0..50 {
+        if let Ok(r) = client.get(format!("http://{admin}/metrics")).send().await {
+            served = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let served = served.expect("the metrics address answers");
+    assert_eq!(served.status(), StatusCode::OK);
+    server.stop().await
+}

@@ -7,6 +7,7 @@
 )]
 
 mod accounts;
+mod admin_ui;
 mod conformance;
 mod doctor;
 mod faults;

@@ -47,7 +47,7 @@ impl Banner<'_> {
              \x20 Python (mcp SDK): sign in, then call the echo tool\n\
              \x20   python3 -m venv {dir}/venv && {dir}/venv/bin/pip install -q \"{PYTHON_SDK_PIN}\"\n\
              \x20   {dir}/venv/bin/python examples/python/connect.py {endpoint}\n\n\
-             \x20 MCP Inspector\n\
+             \x20 MCP Inspector (Node 22.19 or newer; its page at http://localhost:6274 is an allowed origin)\n\
              \x20   npx -y @modelcontextprotocol/inspector --transport http --server-url {endpoint}\n\n\
              \x20 Clients configured by a JSON file (mcpServers)\n\
              \x20   {{\"mcpServers\": {{\"mcpgate-demo\": {{\"type\": \"http\", \"url\": \"{endpoint}\"}}}}}}\n\n\

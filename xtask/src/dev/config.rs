@@ -52,6 +52,10 @@ pub fn ensure(dir: &Path, mcpgate: &Path, port: u16) -> anyhow::Result<DevConfig
              [bootstrap]\n\
              admin_email = \"{ADMIN_EMAIL}\"\n\
              admin_password_file = \"{}\"\n\n\
+             # The MCP Inspector's page (`npx @modelcontextprotocol/inspector`) calls /mcp/* from\n\
+             # its own origin.\n\
+             [proxy]\n\
+             allowed_origins = [\"http://localhost:6274\", \"http://127.0.0.1:6274\"]\n\n\
              {}",
             dir.join("mcpgate.db").display(),
             password_file.display(),

@@ -84,6 +84,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None
     };
     let shown_dir = shown(&args.dir);
+    // The banner says "running": only once mcpgate answers.
+    let mut child = Command::new(bin.join("mcpgate"))
+        .arg("--config")
+        .arg(&dev.path)
+        .arg("serve")
+        .spawn()
+        .context("cannot start mcpgate")?;
+    if let Err(e) = wait_healthy(&dev.base_url, &mut child) {
+        let _ = child.kill();
+        let _ = child.wait();
+        drop(demo);
+        return Err(e);
+    }
     let text = banner::Banner {
         base_url: &dev.base_url,
         admin_email: config::ADMIN_EMAIL,
@@ -94,17 +107,51 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .render();
     eprintln!("\n{text}");
 
-    let status = Command::new(bin.join("mcpgate"))
-        .arg("--config")
-        .arg(&dev.path)
-        .arg("serve")
-        .status()
-        .context("cannot start mcpgate")?;
+    let status = child.wait().context("cannot wait for mcpgate")?;
     drop(demo);
     if !status.success() {
         bail!("mcpgate exited with {status}");
     }
     Ok(())
+}
+
+/// Waits until `GET {base_url}/healthz` answers 200 (a plain HTTP/1.1 request on loopback),
+/// or fails if mcpgate exits first or does not answer within two minutes (first start of a
+/// debug build migrates the database).
+fn wait_healthy(base_url: &str, child: &mut Child) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let authority = base_url
+        .strip_prefix("http://")
+        .context("the dev gateway's public_url is not http://")?
+        .trim_end_matches('/')
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("mcpgate exited with {status} before it answered on /healthz");
+        }
+        let answered = std::net::TcpStream::connect(&authority)
+            .ok()
+            .and_then(|mut stream| {
+                stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+                write!(
+                    stream,
+                    "GET /healthz HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+                )
+                .ok()?;
+                let mut head = [0u8; 12];
+                stream.read_exact(&mut head).ok()?;
+                Some(head.starts_with(b"HTTP/1.1 200"))
+            })
+            .unwrap_or(false);
+        if answered {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("mcpgate did not answer on {base_url}/healthz within two minutes");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The dev folder as the person typed it (or `.dev`), so printed commands can be pasted.

@@ -192,6 +192,22 @@ impl Accounts {
         Ok(())
     }
 
+    /// An administrator sets a user's password (no current password); every session and
+    /// token of the user is revoked.
+    pub async fn reset_password(
+        &self,
+        user_id: &str,
+        new: SecretString,
+    ) -> Result<(), AccountError> {
+        policy::check_new_password(new.expose())?;
+        // NotFound before hashing: no work for an unknown id.
+        self.store.get_user(user_id).await?;
+        let hash = self.hasher.hash(new).await?;
+        self.store.set_password_hash(user_id, &hash).await?;
+        self.store.revoke_user_credentials(user_id, None).await?;
+        Ok(())
+    }
+
     /// Creates the configured first admin if no account has that email. Idempotent: an
     /// existing account is left exactly as it is (not re-hashed, not overwritten).
     pub async fn ensure_bootstrap_admin(

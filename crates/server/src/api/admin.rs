@@ -12,6 +12,7 @@ use super::auth::{AdminUser, ApiJson};
 use crate::accounts::AccountRequest;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::policy::audit::admin_event;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,12 +36,29 @@ impl From<NewAccount> for AccountRequest {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users",
+    tag = "users",
+    summary = "Create a local account",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     ApiJson(account): ApiJson<NewAccount>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     let user = state.accounts.create(account.into()).await?;
+    state.audit.record(admin_event(
+        &admin.0.user.id,
+        "admin.user.create",
+        &user.email,
+        serde_json::json!({ "is_admin": user.is_admin }),
+    ));
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
@@ -69,6 +87,17 @@ const MAX_BATCH: usize = 1000;
 /// Creates many accounts. Rows are hashed concurrently, never more at once than the hashing
 /// pool has permits (the rest wait here, not in the pool's queue, so none times out); one bad
 /// row does not sink the others. Results come back in request order.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/batch",
+    tag = "users",
+    summary = "Create up to 1000 accounts; one result per row",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn create_batch(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -121,23 +150,59 @@ fn describe(e: ApiError) -> (&'static str, String) {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/disable",
+    tag = "users",
+    summary = "Disable a user (their tokens stop at once)",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn disable(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.set_user_disabled(&id, true).await?;
+    state.audit.record(admin_event(
+        &admin.0.user.id,
+        "admin.user.disable",
+        &id,
+        serde_json::json!({}),
+    ));
     state.tokens.invalidate_user(&id).await;
     tracing::info!(user.id = %id, "user disabled");
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/enable",
+    tag = "users",
+    summary = "Enable a user",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn enable(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.set_user_disabled(&id, false).await?;
+    state.audit.record(admin_event(
+        &admin.0.user.id,
+        "admin.user.enable",
+        &id,
+        serde_json::json!({}),
+    ));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -154,6 +219,17 @@ pub struct UserPage {
     next_after: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users",
+    tag = "users",
+    summary = "Users by email, a page at a time (`after`, `limit`)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,

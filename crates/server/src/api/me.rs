@@ -29,6 +29,16 @@ pub struct TokenResponse {
     expires_in: u64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "account",
+    summary = "Sign in with email and password; returns an API token",
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -49,11 +59,23 @@ pub async fn login(
                 AccountError::InvalidCredentials | AccountError::Policy(_)
             ) {
                 state.limits.failed(address, &request.email, &state.audit);
+                state.audit.record(crate::policy::audit::sign_in_event(
+                    None,
+                    &request.email,
+                    "api",
+                    false,
+                ));
             }
             return Err(e.into());
         }
     };
     state.limits.succeeded(address, &request.email);
+    state.audit.record(crate::policy::audit::sign_in_event(
+        Some(&user.id),
+        &user.email,
+        "api",
+        true,
+    ));
     let ttl = state.config.auth.api_token_ttl_secs;
     let (token, hash) = mcpgate_crypto::token::mint(TokenKind::Access).map_err(crypto_error)?;
     let now = now_ms();
@@ -79,6 +101,17 @@ pub async fn login(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "account",
+    summary = "The caller's account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn me(caller: ApiUser) -> Json<UserView> {
     Json(UserView::from(&caller.user))
 }
@@ -90,6 +123,17 @@ pub struct PasswordChange {
 }
 
 /// Changes the caller's password; every other session and token of theirs is revoked.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/password",
+    tag = "account",
+    summary = "Change the caller's password (other sessions and tokens end)",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: ApiUser,

@@ -1,9 +1,12 @@
 //! The JSON API under `/api/v1`: sign-in for programs, the caller's own account and personal
 //! access tokens, and admin management of users, policy, upstreams and service clients. Errors are JSON in the OAuth shape (`error`, `error_description`).
 
+pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod me;
+pub mod openapi;
 pub mod policy;
 pub mod service_clients;
 pub mod tokens;

@@ -109,6 +109,17 @@ fn all_roles(state: &AppState, stored: &StoredPolicy) -> Vec<RoleView> {
 }
 
 /// `GET /api/v1/admin/policy`: everything that applies, merged, with where it comes from.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/policy",
+    tag = "policy",
+    summary = "The merged policy with where each part comes from",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -144,6 +155,17 @@ pub async fn show(
 }
 
 /// `GET /api/v1/admin/roles?after=&limit=`: roles by name, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/roles",
+    tag = "policy",
+    summary = "Roles by name, a page at a time",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list_roles(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -166,9 +188,9 @@ pub async fn list_roles(
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     #[serde(default)]
-    description: String,
+    pub description: String,
     #[serde(default)]
-    grants: Vec<GrantSpec>,
+    pub grants: Vec<GrantSpec>,
 }
 
 fn refuse(errors: &[PolicyError]) -> ApiError {
@@ -186,6 +208,18 @@ fn read_only(name: &str) -> ApiError {
 }
 
 /// `PUT /api/v1/admin/roles/{name}`: creates or replaces a role with its grants in order.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/roles/{name}",
+    tag = "policy",
+    summary = "Create or replace a role with its grants",
+    params(("name" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn put_role(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -244,6 +278,18 @@ pub async fn put_role(
 }
 
 /// `DELETE /api/v1/admin/roles/{name}`: refused while the configuration needs the role.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/roles/{name}",
+    tag = "policy",
+    summary = "Delete a role",
+    params(("name" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn delete_role(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -272,6 +318,18 @@ pub async fn delete_role(
 }
 
 /// `PUT /api/v1/admin/users/{id}/roles/{role}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/users/{id}/roles/{role}",
+    tag = "policy",
+    summary = "Give a user a role",
+    params(("id" = String, Path), ("role" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn grant_user_role(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -292,6 +350,18 @@ pub async fn grant_user_role(
 }
 
 /// `DELETE /api/v1/admin/users/{id}/roles/{role}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}/roles/{role}",
+    tag = "policy",
+    summary = "Take a role from a user",
+    params(("id" = String, Path), ("role" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn revoke_user_role(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -325,6 +395,17 @@ pub struct TeamPage {
 }
 
 /// `GET /api/v1/admin/teams?after=&limit=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/teams",
+    tag = "policy",
+    summary = "Teams with members and roles",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list_teams(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -362,6 +443,18 @@ fn check_team_name(name: &str) -> Result<(), ApiError> {
 }
 
 /// `PUT /api/v1/admin/teams/{name}`: creates a team (409 if it exists).
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/teams/{name}",
+    tag = "policy",
+    summary = "Create a team",
+    params(("name" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn create_team(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -383,6 +476,18 @@ pub async fn create_team(
 }
 
 /// `DELETE /api/v1/admin/teams/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/teams/{name}",
+    tag = "policy",
+    summary = "Delete a team",
+    params(("name" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn delete_team(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -403,6 +508,18 @@ pub async fn delete_team(
 }
 
 /// `PUT /api/v1/admin/teams/{name}/members/{user_id}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/teams/{name}/members/{user}",
+    tag = "policy",
+    summary = "Add a user to a team",
+    params(("name" = String, Path), ("user" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn add_member(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -423,6 +540,18 @@ pub async fn add_member(
 }
 
 /// `DELETE /api/v1/admin/teams/{name}/members/{user_id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/teams/{name}/members/{user}",
+    tag = "policy",
+    summary = "Remove a user from a team",
+    params(("name" = String, Path), ("user" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -443,6 +572,18 @@ pub async fn remove_member(
 }
 
 /// `PUT /api/v1/admin/teams/{name}/roles/{role}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/teams/{name}/roles/{role}",
+    tag = "policy",
+    summary = "Give a team a role",
+    params(("name" = String, Path), ("role" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn add_team_role(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -463,6 +604,18 @@ pub async fn add_team_role(
 }
 
 /// `DELETE /api/v1/admin/teams/{name}/roles/{role}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/teams/{name}/roles/{role}",
+    tag = "policy",
+    summary = "Take a role from a team",
+    params(("name" = String, Path), ("role" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn remove_team_role(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -483,6 +636,17 @@ pub async fn remove_team_role(
 }
 
 /// `POST /api/v1/admin/mappings`: adds a claim → role rule (for a stored or built-in role).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/mappings",
+    tag = "policy",
+    summary = "Add a claim → role mapping rule",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn add_mapping(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -520,6 +684,18 @@ pub async fn add_mapping(
 }
 
 /// `DELETE /api/v1/admin/mappings/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/mappings/{id}",
+    tag = "policy",
+    summary = "Delete a mapping rule",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn delete_mapping(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -590,6 +766,18 @@ pub struct AccessView {
 /// why, and (with `upstream` and `method`) how that request would be decided and by which
 /// grant. What the next request will see: the user's current identity-provider claims are
 /// matched against the mapping rules.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users/{id}/access",
+    tag = "policy",
+    summary = "A user's roles and why, and how a request would be decided (`upstream`, `method`, `name`)",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn explain_access(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -122,6 +122,17 @@ fn check(state: &AppState, new: &NewClient) -> Result<String, ApiError> {
     Ok(scope)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/service-clients",
+    tag = "service clients",
+    summary = "Create a service client (client credentials); the secret is shown once",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -170,6 +181,17 @@ pub struct ClientList {
     service_clients: Vec<ClientView>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/service-clients",
+    tag = "service clients",
+    summary = "List service clients",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -188,6 +210,17 @@ async fn find(state: &AppState, id: &str) -> Result<ServiceClient, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no service client {id:?}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/service-clients/{id}",
+    tag = "service clients",
+    summary = "One service client",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -198,6 +231,17 @@ pub async fn get(
 
 /// A new secret (shown once); the previous one keeps working until it is retired or
 /// `oauth.service_clients.previous_secret_ttl_secs` passes. Rotating again drops the oldest.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/service-clients/{id}/rotate",
+    tag = "service clients",
+    summary = "A new secret; the previous one stays valid until retired or expired",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn rotate(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -220,6 +264,17 @@ pub async fn rotate(
 }
 
 /// Ends a rotation: the previous secret stops working now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/service-clients/{id}/retire",
+    tag = "service clients",
+    summary = "End the previous secret now",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn retire(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -236,6 +291,17 @@ pub async fn retire(
 
 /// Disables the client: no new tokens, and every token it holds stops at once (here, and on
 /// other replicas as soon as they hear the announcement).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/service-clients/{id}/disable",
+    tag = "service clients",
+    summary = "Disable the client and revoke its tokens at once",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn disable(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -251,6 +317,17 @@ pub async fn disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/service-clients/{id}/enable",
+    tag = "service clients",
+    summary = "Enable the client again",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn enable(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -265,6 +342,17 @@ pub async fn enable(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/service-clients/{id}",
+    tag = "service clients",
+    summary = "Delete the client and revoke its tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     admin: AdminUser,

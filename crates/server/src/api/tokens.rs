@@ -19,6 +19,17 @@ pub struct Created {
     view: TokenView,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/tokens",
+    tag = "account",
+    summary = "Create a personal access token; shown once",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiUser,
@@ -39,6 +50,17 @@ pub struct TokenList {
     tokens: Vec<TokenView>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/tokens",
+    tag = "account",
+    summary = "The caller's personal access tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: ApiUser,
@@ -49,6 +71,17 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/tokens/{id}",
+    tag = "account",
+    summary = "Revoke one of the caller's tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: ApiUser,

@@ -21,12 +21,14 @@ const REDACTED: &str = "[redacted]";
 
 #[derive(Serialize)]
 pub struct UpstreamView {
-    name: String,
-    url: String,
+    pub name: String,
+    pub url: String,
     /// Where the upstream is defined: `config` (read-only here).
     source: &'static str,
     /// The credential kinds, in the order they apply.
-    credential_kinds: Vec<&'static str>,
+    pub credential_kinds: Vec<&'static str>,
+    /// What this replica last saw of it: reachable, the last error, request counts.
+    pub status: crate::proxy::health::Health,
     /// Whether it takes a secret through `PUT …/secret`, and whether one is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     sealed_secret: Option<SecretView>,
@@ -79,14 +81,30 @@ async fn secret_view(state: &AppState, name: &str) -> Result<SecretView, ApiErro
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/upstreams",
+    tag = "upstreams",
+    summary = "Upstreams with credential kinds and status",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> Result<Json<Vec<UpstreamView>>, ApiError> {
+    Ok(Json(views(&state).await?))
+}
+
+/// Every configured upstream with its credential kinds and status.
+pub async fn views(state: &AppState) -> Result<Vec<UpstreamView>, ApiError> {
     let mut views = Vec::with_capacity(state.config.upstreams.len());
     for upstream in &state.config.upstreams {
         let sealed_secret = if takes_sealed_secret(upstream) {
-            Some(secret_view(&state, &upstream.name).await?)
+            Some(secret_view(state, &upstream.name).await?)
         } else {
             None
         };
@@ -95,12 +113,25 @@ pub async fn list(
             url: upstream.url.clone(),
             source: "config",
             credential_kinds: upstream.credentials.entries().map(|c| c.kind()).collect(),
+            status: crate::proxy::health::of(&upstream.name),
             sealed_secret,
         });
     }
-    Ok(Json(views))
+    Ok(views)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/upstreams/{name}/secret",
+    tag = "upstreams",
+    summary = "Whether an upstream's sealed secret is set (never its value)",
+    params(("name" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn secret_status(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -116,6 +147,18 @@ pub struct NewSecret {
     value: SecretString,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/upstreams/{name}/secret",
+    tag = "upstreams",
+    summary = "Set or replace an upstream's sealed secret",
+    params(("name" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn set_secret(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -136,6 +179,18 @@ pub async fn set_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/upstreams/{name}/secret",
+    tag = "upstreams",
+    summary = "Delete an upstream's sealed secret",
+    params(("name" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Done"),
+        (status = "4XX", description = "An error: `error`, `error_description` (JSON)"),
+    ),
+)]
 pub async fn delete_secret(
     State(state): State<AppState>,
     admin: AdminUser,

@@ -355,6 +355,12 @@ pub async fn callback(
     };
     match finish(&state, &pending, code).await {
         Ok(user) => {
+            state.audit.record(crate::policy::audit::sign_in_event(
+                Some(&user.id),
+                &user.email,
+                &provider_id,
+                true,
+            ));
             let continuation =
                 serde_json::from_str::<Continuation>(&pending.authorize_request).ok();
             let return_to = continuation.as_ref().map(|c| c.return_to.clone());

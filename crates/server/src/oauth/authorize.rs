@@ -405,6 +405,13 @@ async fn issue_code(state: &AppState, request: &Request, user: &User) -> Respons
     if let Err(e) = state.store.insert_code(&record).await {
         return crate::web::login::error_page(e.into());
     }
+    state.audit.record(crate::policy::audit::oauth_event(
+        "oauth.grant",
+        "granted",
+        Some(&user.id),
+        &request.client.client_id,
+        serde_json::json!({ "resource": request.resource, "scopes": request.scopes }),
+    ));
     back_to_client(
         &request.redirect_uri,
         &state.config.issuer(),
@@ -461,88 +468,48 @@ pub(crate) fn consent_page(
     who: Consenter<'_>,
     form: &ConsentForm<'_>,
 ) -> Response {
-    use pages::escape;
     let client = &request.client;
-    let redirect_host = redirect::host_of(&request.redirect_uri);
-    let loopback_warning = if redirect::all_loopback(&client.redirect_uris) {
-        "<p class=\"note\" role=\"note\">This client runs on your own computer (it only \
-         redirects to a loopback address), so mcpgate cannot confirm who made it. Approve only \
-         if you just started it yourself.</p>"
-    } else {
-        ""
+    let (who_label, who, federating) = match who {
+        Consenter::SignedIn(email) => ("Signed in as", email, false),
+        Consenter::SigningInWith(provider) => ("Sign in with", provider, true),
     };
-    let unverified = match client.registration.as_str() {
-        "dcr" => "<p class=\"sub\">This client registered itself; its name is its own claim.</p>"
-            .to_owned(),
-        "cimd" => format!(
-            "<p class=\"sub\">Client identity published at <strong>{}</strong>.</p>",
-            escape(&redirect::host_of(&client.client_id))
-        ),
-        _ => String::new(),
+    let view = mcpgate_pages::ConsentView {
+        client_name: client.name.clone(),
+        registration: client.registration.clone(),
+        client_host: redirect::host_of(&client.client_id),
+        who_label: who_label.into(),
+        who: who.to_owned(),
+        federating,
+        resource: request.resource.clone(),
+        redirect_host: redirect::host_of(&request.redirect_uri),
+        scopes: request
+            .scopes
+            .split_ascii_whitespace()
+            .map(|s| mcpgate_pages::ScopeLine {
+                text: match s {
+                    scopes::MCP => "use the tools, resources and prompts you are allowed",
+                    scopes::MCP_READ => "list and read tools, resources and prompts",
+                    other => other,
+                }
+                .to_owned(),
+                scope: s.to_owned(),
+            })
+            .collect(),
+        notice: form.notice.map(str::to_owned),
+        loopback: redirect::all_loopback(&client.redirect_uris),
+        action: form.action.to_owned(),
+        fields: form
+            .fields
+            .iter()
+            .map(|(name, value)| mcpgate_pages::HiddenField {
+                name: (*name).to_owned(),
+                value: (*value).to_owned(),
+            })
+            .collect(),
     };
-    let scope_items: String = request
-        .scopes
-        .split_ascii_whitespace()
-        .map(|s| {
-            let text = match s {
-                scopes::MCP => "use the tools, resources and prompts you are allowed",
-                scopes::MCP_READ => "list and read tools, resources and prompts",
-                other => other,
-            };
-            format!("<li>{} <code>{}</code></li>", escape(text), escape(s))
-        })
-        .collect();
-    let (who_label, who, next) = match who {
-        Consenter::SignedIn(email) => ("Signed in as", email, ""),
-        Consenter::SigningInWith(provider) => (
-            "Sign in with",
-            provider,
-            "<p class=\"sub\">If you allow it, you sign in with your identity provider next.</p>",
-        ),
-    };
-    let notice = form
-        .notice
-        .map(|n| format!("<p class=\"note\" role=\"alert\">{}</p>", escape(n)))
-        .unwrap_or_default();
-    let fields: String = form
-        .fields
-        .iter()
-        .map(|(name, value)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape(name),
-                escape(value)
-            )
-        })
-        .collect();
-    let body = format!(
-        "<div class=\"card\"><h1>Allow {name} to use your tools?</h1>{unverified}\
-         <dl class=\"facts\">\
-         <dt>Client</dt><dd>{name}</dd>\
-         <dt>{who_label}</dt><dd>{who}</dd>\
-         <dt>Server</dt><dd>{resource}</dd>\
-         <dt>Returns to</dt><dd><strong>{redirect_host}</strong></dd></dl>\
-         <p>If you allow it, <strong>{name}</strong> may act as you on this server to:</p>\
-         <ul class=\"scopes\">{scope_items}</ul>{notice}{loopback_warning}{next}\
-         <form method=\"post\" action=\"{action}\">{fields}\
-         <div class=\"actions\">\
-         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
-         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\
-         </div></form></div>",
-        name = escape(&client.name),
-        who = escape(who),
-        resource = escape(&request.resource),
-        redirect_host = escape(&redirect_host),
-        action = escape(form.action),
-    );
     // The redirect URI was checked against the client's registration above.
     let origin = request.redirect_origin();
     let mut origins = vec![origin.as_str()];
     origins.extend(form.also_ends_at);
-    pages::page_posting_to(
-        StatusCode::OK,
-        &format!("Allow {}", client.name),
-        &body,
-        &origins,
-    )
+    pages::page_posting_to(StatusCode::OK, view.render(), &origins)
 }

@@ -43,11 +43,25 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Str
         {
             state.store.revoke_access_token(hash.as_bytes()).await?;
             state.tokens.invalidate_token(&hash).await;
+            state.audit.record(crate::policy::audit::oauth_event(
+                "oauth.revoke",
+                "revoked",
+                Some(&access.user_id),
+                &client.client_id,
+                json!({ "token": "access" }),
+            ));
         } else if let Some(family) = state.store.find_refresh_family(hash.as_bytes()).await?
             && family.client_id.as_deref() == Some(client.client_id.as_str())
         {
             state.store.revoke_token_family(&family.id).await?;
             state.tokens.invalidate_family(&family.id).await;
+            state.audit.record(crate::policy::audit::oauth_event(
+                "oauth.revoke",
+                "revoked",
+                Some(&family.user_id),
+                &client.client_id,
+                json!({ "token": "refresh", "family": family.id }),
+            ));
         }
         Ok::<_, ApiError>(StatusCode::OK)
     }

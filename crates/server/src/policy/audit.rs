@@ -122,6 +122,59 @@ async fn write(store: &Store, buf: &mut Vec<AuditEvent>, counts: &Counts) {
     buf.clear();
 }
 
+/// Longest text taken from a request into an audit event (an email typed at sign-in, …).
+const MAX_FIELD: usize = 256;
+
+fn bounded(text: &str) -> String {
+    let mut end = text.len().min(MAX_FIELD);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// A sign-in: `signed_in` for `user_id`, or `sign_in_failed` for the account name typed (never
+/// a password). `method` says how: `password`, `api`, or a provider id.
+pub fn sign_in_event(user_id: Option<&str>, account: &str, method: &str, ok: bool) -> AuditEvent {
+    metrics::counter!("mcpgate_signins_total", "outcome" => if ok { "ok" } else { "failed" })
+        .increment(1);
+    let mut event = AuditEvent::new("signin", if ok { "signed_in" } else { "sign_in_failed" });
+    event.user_id = user_id.map(str::to_owned);
+    event.target = Some(bounded(account));
+    event.detail = serde_json::json!({ "method": bounded(method) }).to_string();
+    event
+}
+
+/// An OAuth grant (`oauth.grant`, `granted`) or revocation (`oauth.revoke`, `revoked`) of
+/// `client_id` by or for `user_id`.
+pub fn oauth_event(
+    action: &str,
+    decision: &str,
+    user_id: Option<&str>,
+    client_id: &str,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    let mut event = AuditEvent::new(action, decision);
+    event.user_id = user_id.map(str::to_owned);
+    event.target = Some(bounded(client_id));
+    event.detail = detail.to_string();
+    event
+}
+
+/// An administrator's change: who (`admin_id`) did `action` to `target`.
+pub fn admin_event(
+    admin_id: &str,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    let mut event = AuditEvent::new(action, "changed");
+    event.user_id = Some(admin_id.to_owned());
+    event.target = Some(bounded(target));
+    event.detail = detail.to_string();
+    event
+}
+
 /// The audit record of one RBAC decision on an MCP request.
 pub fn decision_event(
     principal: &mcpgate_core::Principal,

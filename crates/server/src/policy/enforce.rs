@@ -85,7 +85,15 @@ pub async fn decide(
             grants,
         ));
     }
-    tracing::info!(user.id = %principal.user_id, upstream, mcp.method = method.unwrap_or("-"), %decision, "denied");
+    tracing::info!(
+        user.id = %principal.user_id,
+        client.id = %principal.client_id,
+        upstream,
+        mcp.method = method.unwrap_or("-"),
+        mcp.target = request.target.unwrap_or("-"),
+        %decision,
+        "denied"
+    );
     let id = incoming.error_id();
     let stateless = incoming.stateless();
     Err(if no_access {

@@ -71,6 +71,13 @@ pub async fn send(
         Ok(Err(e)) => Err(Failure::Unreachable(e.to_string())),
         Ok(Ok(response)) => Ok(response),
     };
+    let error = match &result {
+        Ok(r) if r.status().is_server_error() => Some(format!("answered {}", r.status())),
+        Ok(_) => None,
+        Err(Failure::Timeout) => Some("no answer before the response timeout".to_owned()),
+        Err(Failure::Unreachable(e)) => Some(e.clone()),
+    };
+    super::health::record(&upstream.name, error.as_deref());
     let (outcome, elapsed) = match &result {
         Ok(response) => (status_class(response.status()), Some(started.elapsed())),
         Err(Failure::Timeout) => ("timeout", None),

@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use mcpgate_core::SecretString;
 use serde::Deserialize;
 
-use super::pages::{self, LoginView};
+use super::pages;
 use super::{csrf, device, safe_return_to, session};
 use crate::accounts::AccountError;
 use crate::app::AppState;
@@ -52,19 +52,21 @@ fn render_login(
 ) -> Response {
     match csrf::issue(state, jar, LOGIN_FORM) {
         Ok((jar, token)) => {
-            let providers: Vec<(String, String)> = state
-                .providers
-                .iter()
-                .map(|p| (p.id().to_owned(), p.display_name().to_owned()))
-                .collect();
-            let view = LoginView {
-                providers: &providers,
-                error,
-                email,
-                csrf: &token,
-                return_to,
+            let view = mcpgate_pages::LoginView {
+                providers: state
+                    .providers
+                    .iter()
+                    .map(|p| mcpgate_pages::Provider {
+                        id: p.id().to_owned(),
+                        name: p.display_name().to_owned(),
+                    })
+                    .collect(),
+                error: error.map(str::to_owned),
+                email: email.to_owned(),
+                csrf: token,
+                return_to: return_to.to_owned(),
             };
-            (jar, pages::login(status, &view)).into_response()
+            (jar, pages::page(status, view.render())).into_response()
         }
         Err(e) => error_page(e),
     }
@@ -112,6 +114,12 @@ pub async fn submit(
                 Ok(jar) => jar,
                 Err(e) => return error_page(e),
             };
+            state.audit.record(crate::policy::audit::sign_in_event(
+                Some(&user.id),
+                &user.email,
+                "password",
+                true,
+            ));
             match session::start(&state, jar, &user).await {
                 Ok(jar) => {
                     tracing::info!(user.id = %user.id, "signed in");
@@ -122,6 +130,9 @@ pub async fn submit(
         }
         Err(AccountError::InvalidCredentials | AccountError::Policy(_)) => {
             state.limits.failed(address, &email, &state.audit);
+            state.audit.record(crate::policy::audit::sign_in_event(
+                None, &email, "password", false,
+            ));
             render_login(
                 &state,
                 jar,
@@ -151,21 +162,6 @@ pub async fn logout(
     }
     match session::end(&state, jar).await {
         Ok(jar) => (csrf::rotate(&state, jar), Redirect::to("/login")).into_response(),
-        Err(e) => error_page(e),
-    }
-}
-
-/// The signed-in home page, or the sign-in page.
-pub async fn home(State(state): State<AppState>, jar: CookieJar) -> Response {
-    match session::current_user(&state, &jar).await {
-        Ok(Some(user)) => match csrf::issue(&state, jar, LOGOUT_FORM) {
-            Ok((jar, token)) => {
-                let name = user.display_name.as_deref().unwrap_or(&user.email);
-                (jar, pages::home(name, &user.email, &token)).into_response()
-            }
-            Err(e) => error_page(e),
-        },
-        Ok(None) => Redirect::to("/login").into_response(),
         Err(e) => error_page(e),
     }
 }

@@ -1,13 +1,56 @@
 //! What people see in a browser: the sign-in page, sign-out, the session cookie, and the
 //! personal access tokens page.
 
+pub mod admin;
 pub mod consent;
 pub mod csrf;
+pub mod dashboard;
 pub mod device;
+pub mod home;
 pub mod login;
 pub mod pages;
 pub mod session;
+pub mod signed_in;
 pub mod tokens;
+
+/// No route: an HTML page for browsers (their `Accept` prefers `text/html`), JSON for API
+/// clients.
+pub async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if wants_html(&headers) {
+        let mut view = mcpgate_pages::MessageView::new(
+            Some(404),
+            "Page not found",
+            "There is no page at this address.",
+        );
+        view.back_href = "/".into();
+        view.back_text = "Go to the start page".into();
+        return pages::page(axum::http::StatusCode::NOT_FOUND, view.render());
+    }
+    crate::error::ApiError::NotFound("no such endpoint".into()).into_response()
+}
+
+/// Whether the client asks for HTML (a browser navigating), by `Accept`.
+pub fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let kind = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            (kind.eq_ignore_ascii_case("text/html")
+                || kind.eq_ignore_ascii_case("application/xhtml+xml"))
+                && !refused
+        })
+}
 
 /// A `return_to` that stays on this site, in canonical form: a path starting with one `/`,
 /// with its dot segments resolved (`/./oauth/authorize`, `/x/../oauth/authorize` and

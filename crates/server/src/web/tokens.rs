@@ -10,15 +10,13 @@ use axum_extra::extract::cookie::CookieJar;
 use mcpgate_storage::{PersonalToken, User};
 
 use super::login::error_page;
-use super::pages::{escape, page};
+use mcpgate_pages::{Chrome, Nav, ScopeChoice, TokenRow, TokensView};
+
+use super::pages::page;
 use super::{csrf, session};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::oauth::personal::{self, NewToken, TokenView};
-
-/// The shared stylesheet styles only the sign-in inputs; these take the same look inline.
-const INPUT_STYLE: &str = "display:block;width:100%;min-height:2.75rem;padding:.6rem .75rem;\
-font:inherit;color:inherit;background:var(--card);border:1px solid var(--line);border-radius:8px";
 
 const CREATE_FORM: &str = "pat-create";
 const REVOKE_FORM: &str = "pat-revoke";
@@ -56,99 +54,63 @@ fn render(
     created: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let (jar, create_csrf) = match csrf::issue(state, jar, CREATE_FORM) {
+    let issued =
+        csrf::issue(state, jar, super::signed_in::LOGOUT_FORM).and_then(|(jar, logout)| {
+            let (jar, create) = csrf::issue(state, jar, CREATE_FORM)?;
+            let (jar, revoke) = csrf::issue(state, jar, REVOKE_FORM)?;
+            Ok((jar, logout, create, revoke))
+        });
+    let (jar, logout, create_csrf, revoke_csrf) = match issued {
         Ok(issued) => issued,
         Err(e) => return error_page(e),
     };
-    let (jar, revoke_csrf) = match csrf::issue(state, jar, REVOKE_FORM) {
-        Ok(issued) => issued,
-        Err(e) => return error_page(e),
-    };
-    let mut body = String::from(
-        "<div class=\"card\"><h1>Personal access tokens</h1>\
-         <p class=\"sub\">For scripts: send one as <code>Authorization: Bearer</code>. A token \
-         never has more rights than you have at the time of each call.</p>",
-    );
-    if let Some(e) = error {
-        body.push_str(&format!(
-            "<p class=\"error\" role=\"alert\">{}</p>",
-            escape(e)
-        ));
-    }
-    if let Some(token) = created {
-        body.push_str(&format!(
-            "<div class=\"note\" role=\"status\"><p>Your new token — copy it now, it will not \
-             be shown again:</p><p><code id=\"new-token\">{}</code></p></div>",
-            escape(token)
-        ));
-    }
-    let views: Vec<TokenView> = tokens.iter().map(TokenView::from).collect();
-    if views.is_empty() {
-        body.push_str("<p class=\"status\">You have no tokens yet.</p>");
-    }
-    for t in &views {
-        let status = if t.revoked {
-            "revoked".to_owned()
-        } else if t.active {
-            format!("expires {}", date(t.expires_at))
-        } else {
-            "expired".to_owned()
-        };
-        let used = t.last_used_at.map(date).unwrap_or_else(|| "never".into());
-        body.push_str(&format!(
-            "<dl class=\"facts\"><dt>Name</dt><dd>{name}</dd><dt>Upstreams</dt><dd>{ups}</dd>\
-             <dt>Scope</dt><dd>{scope}</dd><dt>Status</dt><dd>{status}</dd>\
-             <dt>Last used</dt><dd>{used}</dd></dl>",
-            name = escape(&t.name),
-            ups = escape(&t.upstreams.join(", ")),
-            scope = escape(&t.scope),
-        ));
-        if t.active {
-            body.push_str(&format!(
-                "<form method=\"post\" action=\"/me/tokens/{id}/revoke\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-                 <button type=\"submit\" class=\"secondary\">Revoke {name}</button></form>",
-                id = escape(&t.id),
-                csrf = escape(&revoke_csrf),
-                name = escape(&t.name),
-            ));
-        }
-    }
-    body.push_str(&format!(
-        "<h1 style=\"margin-top:2rem\">New token</h1>\
-         <form method=\"post\" action=\"/me/tokens\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label for=\"name\">Name</label>\
-         <input id=\"name\" name=\"name\" type=\"text\" required maxlength=\"100\" \
-         style=\"{INPUT_STYLE}\">",
-        csrf = escape(&create_csrf),
-    ));
-    body.push_str("<fieldset><legend>Upstreams</legend>");
-    for u in &state.config.upstreams {
-        body.push_str(&format!(
-            "<label><input type=\"checkbox\" name=\"upstream\" value=\"{n}\"> {n}</label>",
-            n = escape(&u.name)
-        ));
-    }
-    body.push_str("</fieldset><fieldset><legend>Scope</legend>");
-    for (i, (value, label)) in SCOPE_CHOICES.iter().enumerate() {
-        body.push_str(&format!(
-            "<label><input type=\"radio\" name=\"scope\" value=\"{value}\"{checked}> {label}</label>",
-            checked = if i == 0 { " checked" } else { "" },
-        ));
-    }
+    let rows = tokens
+        .iter()
+        .map(TokenView::from)
+        .map(|t| TokenRow {
+            status: if t.revoked {
+                "revoked".to_owned()
+            } else if t.active {
+                format!("expires {}", date(t.expires_at))
+            } else {
+                "expired".to_owned()
+            },
+            last_used: t.last_used_at.map(date).unwrap_or_else(|| "never".into()),
+            upstreams: t.upstreams.join(", "),
+            id: t.id,
+            name: t.name,
+            scope: t.scope,
+            active: t.active,
+        })
+        .collect();
     let settings = &state.config.oauth.personal_tokens;
-    body.push_str(&format!(
-        "</fieldset><label for=\"days\">Expires in (days, at most {max})</label>\
-         <input id=\"days\" name=\"expires_in_days\" type=\"number\" min=\"1\" max=\"{max}\" \
-         value=\"{default}\" style=\"{INPUT_STYLE}\">\
-         <button type=\"submit\">Create token</button></form></div>\
-         <footer><a href=\"/\">Back</a> · signed in as {email}</footer>",
-        max = settings.max_lifetime_days,
-        default = settings.default_lifetime_days,
-        email = escape(&user.email),
-    ));
-    (jar, page(StatusCode::OK, "Personal access tokens", &body)).into_response()
+    let view = TokensView {
+        chrome: Chrome {
+            nav: Nav::new(user.is_admin, "/me/tokens", logout),
+            flash: None,
+            error: error.map(str::to_owned),
+        },
+        tokens: rows,
+        created: created.map(str::to_owned),
+        create_csrf,
+        revoke_csrf,
+        upstreams: state
+            .config
+            .upstreams
+            .iter()
+            .map(|u| u.name.clone())
+            .collect(),
+        scopes: SCOPE_CHOICES
+            .iter()
+            .map(|(value, label)| ScopeChoice {
+                value: (*value).into(),
+                label: (*label).into(),
+            })
+            .collect(),
+        max_days: settings.max_lifetime_days,
+        default_days: settings.default_lifetime_days,
+    };
+    (jar, page(StatusCode::OK, view.render())).into_response()
 }
 
 /// `GET /me/tokens`.

@@ -10,6 +10,7 @@
 #[macro_use]
 mod support;
 
+mod admin;
 mod lease;
 mod machines;
 mod oauth;

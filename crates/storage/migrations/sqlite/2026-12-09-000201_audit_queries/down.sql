@@ -1,0 +1,2 @@
+DROP INDEX audit_events_upstream_at;
+DROP INDEX audit_events_user_at;
