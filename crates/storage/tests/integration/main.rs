@@ -18,3 +18,4 @@ mod policy;
 mod pool;
 mod records;
 mod tokens;
+mod upgrade;
