@@ -136,6 +136,10 @@ impl AppState {
                 provider_tokens: Some(Arc::new(crate::identity::ProviderTokens(identity.clone()))),
                 sealed_secrets: Some(upstream_secrets.clone()),
                 assertion_signer: assertion_signer.clone(),
+                // Per-user connections (`user_oauth`, `user_secret`) have no store in the
+                // server yet: such an upstream is a config error naming the missing store.
+                user_tokens: None,
+                user_secrets: None,
                 http: None,
             },
         )?;

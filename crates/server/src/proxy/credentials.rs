@@ -110,6 +110,14 @@ fn answer(upstream: &str, e: CredentialError, id: Value) -> Response {
                  this gateway with {provider} to use it"
             ),
         ),
+        CredentialError::AccountNotConnected { .. } => (
+            StatusCode::FORBIDDEN,
+            code::ACCESS_DENIED,
+            format!(
+                "the upstream {upstream:?} acts with your own account there: connect it on \
+                 this gateway to use it"
+            ),
+        ),
         CredentialError::Refused { error, .. } => (
             StatusCode::BAD_GATEWAY,
             code::UPSTREAM_UNAVAILABLE,
