@@ -23,3 +23,4 @@ mod proxy_clients;
 mod proxy_streams;
 mod rbac;
 mod upstream_credentials;
+mod upstream_oauth_conformance;

@@ -160,6 +160,21 @@ pub struct Discovery {
     pub scopes: Vec<String>,
 }
 
+impl Discovery {
+    /// Re-authorization keeps what was granted before (MCP scope challenge handling,
+    /// SEP-2350): the scopes become the union of `granted` and the challenged ones.
+    pub fn keep_granted(&mut self, granted: &str) {
+        let mut all: Vec<String> = granted.split_whitespace().map(str::to_owned).collect();
+        for s in self.scopes.drain(..) {
+            if !all.contains(&s) {
+                all.push(s);
+            }
+        }
+        all.truncate(64);
+        self.scopes = all;
+    }
+}
+
 /// https, or plain http to a loopback host (tests, a sidecar). Every URL discovery follows is
 /// checked, since metadata documents are input from the network.
 pub(crate) fn allowed_url(url: &Url) -> bool {

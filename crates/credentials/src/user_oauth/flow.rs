@@ -60,6 +60,16 @@ pub struct RegisteredClient {
     pub auth: TokenAuth,
     /// `pre_registered`, `dynamic` or `metadata_document`.
     pub registration: Registration,
+    /// The authorization server it is registered at: a client is never presented to another
+    /// one (SEP-2352: when the upstream moves to a new server, register again).
+    pub issuer: String,
+}
+
+impl RegisteredClient {
+    /// This client may be used with what `discovery` found.
+    pub fn is_for(&self, discovery: &Discovery) -> bool {
+        self.issuer == discovery.server.issuer
+    }
 }
 
 /// What mcpgate says about itself when it registers.
@@ -333,6 +343,7 @@ impl UpstreamOAuth {
                         (Some(_), ClientAuth::ClientSecretPost) => TokenAuth::ClientSecretPost,
                     },
                     registration: Registration::PreRegistered,
+                    issuer: server.issuer.clone(),
                 })
             }
             (Registration::PreRegistered, None) => {
@@ -349,6 +360,7 @@ impl UpstreamOAuth {
                     client_secret: None,
                     auth: TokenAuth::None,
                     registration: Registration::MetadataDocument,
+                    issuer: server.issuer.clone(),
                 })
             }
             (Registration::MetadataDocument, _) => Err(self.unavailable(
@@ -445,6 +457,7 @@ impl UpstreamOAuth {
                     },
                     auth,
                     registration: Registration::Dynamic,
+                    issuer: server.issuer.clone(),
                 })
             }
             _ => Err(self.unavailable(format!(
