@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod audit;
+mod connections;
 mod error;
 mod grants;
 mod hist;
@@ -21,6 +22,7 @@ mod tokens;
 mod users;
 
 pub use audit::AuditEvent;
+pub use connections::UserConnection;
 pub use error::StorageError;
 pub use grants::{GrantTokens, LeaseClaim, ProviderGrant};
 pub use hist::CheckoutStats;

@@ -10,6 +10,7 @@
 #[macro_use]
 mod support;
 
+mod connections;
 mod lease;
 mod oauth;
 mod policy;
