@@ -21,6 +21,32 @@ use crate::config::{ClientAuth, Registration, UserOAuthConfig};
 use crate::oauth::{error_code, send_error};
 use crate::{CredentialError, UpstreamTarget};
 
+/// Serde for the secrets of the types below: `SecretString` serializes as a placeholder (so a
+/// printed config cannot leak), but these types are serialized only to be sealed, so their
+/// secrets are written in clear. `Debug` still redacts them.
+mod clear {
+    use mcpgate_core::SecretString;
+    use serde::Serializer;
+
+    pub(super) fn serialize<S: Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(s.expose())
+    }
+
+    pub(super) mod option {
+        use super::*;
+
+        pub(in super::super) fn serialize<S: Serializer>(
+            s: &Option<SecretString>,
+            ser: S,
+        ) -> Result<S::Ok, S::Error> {
+            match s {
+                Some(s) => ser.serialize_some(s.expose()),
+                None => ser.serialize_none(),
+            }
+        }
+    }
+}
+
 /// How mcpgate authenticates at the token endpoint with a registered client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,7 +81,11 @@ impl TokenAuth {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisteredClient {
     pub client_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "clear::option::serialize"
+    )]
     pub client_secret: Option<SecretString>,
     pub auth: TokenAuth,
     /// `pre_registered`, `dynamic` or `metadata_document`.
@@ -99,10 +129,11 @@ impl ClientMetadata {
 }
 
 /// Between the redirect to the authorization server and its callback. Holds the PKCE
-/// verifier: keep it server-side or sealed.
+/// verifier (serialized in clear): keep it server-side or sealed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingAuthorization {
     pub state: String,
+    #[serde(serialize_with = "clear::serialize")]
     pub pkce_verifier: SecretString,
     pub redirect_uri: Url,
     pub client: RegisteredClient,
@@ -119,11 +150,17 @@ pub struct Callback<'a> {
 }
 
 /// A user's tokens at an upstream, with what refreshing and revoking them needs. Sealed by
-/// the server per (user, upstream).
+/// the server per (user, upstream): it serializes the tokens in clear for that, and only
+/// that; `Debug` redacts them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserGrant {
+    #[serde(serialize_with = "clear::serialize")]
     pub access_token: SecretString,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "clear::option::serialize"
+    )]
     pub refresh_token: Option<SecretString>,
     /// Unix seconds; `None`: the server did not say (used until the upstream refuses it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -702,4 +739,36 @@ fn join_scopes(scopes: &[Scope]) -> String {
         .map(|s| s.as_str())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_round_trips_with_its_secrets_and_debug_redacts_them() {
+        let grant = UserGrant {
+            access_token: SecretString::new("at-1"),
+            refresh_token: Some(SecretString::new("rt-1")),
+            expires_at: Some(10),
+            scope: None,
+            client: RegisteredClient {
+                client_id: "c".into(),
+                client_secret: Some(SecretString::new("cs-1")),
+                auth: TokenAuth::ClientSecretBasic,
+                registration: Registration::Dynamic,
+                issuer: "https://as.example".into(),
+            },
+            issuer: "https://as.example".into(),
+            token_endpoint: Url::parse("https://as.example/token")
+                .unwrap_or_else(|e| panic!("{e}")),
+            revocation_endpoint: None,
+            resource: "https://api.example/mcp".into(),
+        };
+        let json = serde_json::to_string(&grant).unwrap_or_default();
+        let back: UserGrant = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, grant);
+        let shown = format!("{grant:?}");
+        assert!(!shown.contains("at-1") && !shown.contains("rt-1") && !shown.contains("cs-1"));
+    }
 }

@@ -14,6 +14,7 @@ pub mod relay;
 pub mod sealed;
 pub mod send;
 pub mod session;
+pub mod user_connections;
 pub mod watch;
 
 use std::collections::HashMap;
