@@ -54,6 +54,8 @@ pub struct AppState {
     pub proxy: Arc<Proxy>,
     /// Static upstream secrets set through the admin API, sealed in the database.
     pub upstream_secrets: Arc<crate::proxy::sealed::StoredSecrets>,
+    /// Each user's own connections (`user_oauth` grants, `user_secret` values), sealed.
+    pub user_connections: Arc<crate::proxy::user_connections::UserConnections>,
     /// Local accounts' emails for identity assertions (cached per user).
     pub local_emails: Arc<crate::proxy::credentials::LocalEmails>,
     /// RBAC: the merged policy and each user's cached grants.
@@ -129,6 +131,10 @@ impl AppState {
             store.clone(),
             secret_box.clone(),
         ));
+        let user_connections = Arc::new(crate::proxy::user_connections::UserConnections::new(
+            store.clone(),
+            secret_box.clone(),
+        ));
         let proxy = Proxy::new(
             &config,
             secret_box.clone(),
@@ -136,10 +142,8 @@ impl AppState {
                 provider_tokens: Some(Arc::new(crate::identity::ProviderTokens(identity.clone()))),
                 sealed_secrets: Some(upstream_secrets.clone()),
                 assertion_signer: assertion_signer.clone(),
-                // Per-user connections (`user_oauth`, `user_secret`) have no store in the
-                // server yet: such an upstream is a config error naming the missing store.
-                user_tokens: None,
-                user_secrets: None,
+                user_tokens: Some(user_connections.clone()),
+                user_secrets: Some(user_connections.clone()),
                 http: None,
             },
         )?;
@@ -172,6 +176,7 @@ impl AppState {
             tokens,
             proxy: Arc::new(proxy),
             upstream_secrets,
+            user_connections,
             assertion_signer,
         })
     }

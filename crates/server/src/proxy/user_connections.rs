@@ -4,9 +4,8 @@
 //! for `user_secret`. Sealed with the key ring, AAD = table, column and `{user id}/{upstream}`,
 //! so a ciphertext cannot be moved to another user's row.
 //!
-//! Nothing reads from here on the request path yet: the connect pages that store connections
-//! are not built, so the server does not lend this store and configuring either kind is a
-//! config error naming the missing store. (Kept compiled and tested so the pages only wire.)
+//! The app lends this store to the proxy's credential sources (`AppState::user_connections`);
+//! the connect pages (`web::connect`) write to it.
 
 use std::sync::Arc;
 use std::time::Duration;
