@@ -56,6 +56,8 @@ pub struct AppState {
     pub upstream_secrets: Arc<crate::proxy::sealed::StoredSecrets>,
     /// Each user's own connections (`user_oauth` grants, `user_secret` values), sealed.
     pub user_connections: Arc<crate::proxy::user_connections::UserConnections>,
+    /// The upstreams users connect their own account to (the connect pages).
+    pub connectors: Arc<web::connect::Connectors>,
     /// Local accounts' emails for identity assertions (cached per user).
     pub local_emails: Arc<crate::proxy::credentials::LocalEmails>,
     /// RBAC: the merged policy and each user's cached grants.
@@ -169,6 +171,7 @@ impl AppState {
                 .max_capacity(1_000_000)
                 .time_to_live(web::csrf::LIFETIME)
                 .build(),
+            connectors: Arc::new(web::connect::Connectors::from_config(&config)?),
             config: Arc::new(config),
             store,
             providers,
@@ -255,6 +258,16 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(web::login::home))
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/logout", post(web::login::logout))
+        .route(
+            "/connect/{upstream}",
+            get(web::connect::show).post(web::connect::submit),
+        )
+        .route("/connect/{upstream}/callback", get(web::connect::callback))
+        .route("/me/connections", get(web::connect::list))
+        .route(
+            "/me/connections/{upstream}/disconnect",
+            post(web::connect::disconnect),
+        )
         .route(
             "/login/{provider}",
             get(crate::identity::web::start).post(crate::identity::web::approve),

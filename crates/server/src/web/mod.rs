@@ -1,5 +1,6 @@
 //! What people see in a browser: the sign-in page, sign-out, and the session cookie.
 
+pub mod connect;
 pub mod consent;
 pub mod csrf;
 pub mod device;
