@@ -6,6 +6,7 @@
 //! ([`crate::policy::enforce`]) → [`credentials`] → [`send`] → [`relay`].
 
 pub mod credentials;
+pub mod elicit;
 pub mod jsonrpc;
 pub mod origin;
 pub mod parse;

@@ -128,7 +128,16 @@ pub async fn handle(
     .await
     {
         Ok(snapshot) => snapshot.apply(&mut forwarded),
-        Err(response) => return response,
+        Err(credentials::Unresolved::Answer(response)) => return response,
+        Err(credentials::Unresolved::AccountNotConnected) => {
+            return super::elicit::not_connected(
+                &state,
+                &principal.user_id,
+                &upstream.name,
+                message.as_ref().and_then(|m| m.method.as_deref()),
+                error_id,
+            );
+        }
     }
 
     // 6 and 7. Send, and stream the answer back.
