@@ -8,6 +8,7 @@
 
 mod accounts;
 mod conformance;
+mod connect;
 mod first_run;
 mod hardening;
 mod health;
