@@ -119,10 +119,7 @@ async fn register(body: axum::body::Bytes) -> Response {
     )
 }
 
-async fn authorize(
-    State(s): State<Shared>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn authorize(State(s): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
     let ok = q.get("response_type").map(String::as_str) == Some("code")
         && q.get("code_challenge_method").map(String::as_str) == Some("S256")
         && q.get("client_id").map(String::as_str) == Some("dyn-client")
@@ -194,7 +191,10 @@ fn browser() -> Client {
 
 fn field(html: &str, name: &str) -> String {
     let needle = format!("name=\"{name}\" value=\"");
-    let at = html.find(&needle).unwrap_or_else(|| panic!("{name} in {html}")) + needle.len();
+    let at = html
+        .find(&needle)
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + needle.len();
     html[at..].split('"').next().unwrap().replace("&amp;", "&")
 }
 
@@ -225,6 +225,28 @@ async fn sign_in(server: &TestServer, email: &str, password: &str) -> Client {
 /// One `headers` tool call (2026-07-28 era, whose client here declares no URL elicitation)
 /// by `token`: status, the last JSON-RPC message, the result's text.
 async fn call(server: &TestServer, token: &str) -> (StatusCode, Value, Option<String>) {
+    call_with(server, token, tool_call(1, "headers", json!({}), true)).await
+}
+
+/// A `headers` call whose client declares URL elicitation (2026-07-28), with the
+/// `requestState` (and an `inputResponses`) of a retry if given.
+fn url_capable_call(id: u64, request_state: Option<&str>) -> Value {
+    let mut m = tool_call(id, "headers", json!({}), true);
+    m["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        json!({"elicitation": {"url": {}}});
+    if let Some(rs) = request_state {
+        m["params"]["requestState"] = json!(rs);
+        m["params"]["inputResponses"] =
+            json!({"mcpgate-connect-drive": {"result": {"action": "accept"}}});
+    }
+    m
+}
+
+async fn call_with(
+    server: &TestServer,
+    token: &str,
+    message: Value,
+) -> (StatusCode, Value, Option<String>) {
     let r = Client::new()
         .post(server.url("/mcp/drive"))
         .bearer_auth(token)
@@ -233,7 +255,7 @@ async fn call(server: &TestServer, token: &str) -> (StatusCode, Value, Option<St
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
         .header("mcp-name", "headers")
-        .body(tool_call(1, "headers", json!({}), true).to_string())
+        .body(message.to_string())
         .send()
         .await
         .unwrap();
@@ -314,15 +336,61 @@ async fn connect_through_the_upstreams_as_then_the_call_carries_the_users_own_to
     let at = text
         .find(&prefix)
         .unwrap_or_else(|| panic!("no connect URL in {text:?}"));
-    let connect_url: String = text[at..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let connect_url: String = text[at..].split_whitespace().next().unwrap().to_owned();
     assert!(text.contains("Drive"), "{text}");
     for personal in [ALICE, &alice_id] {
         assert!(!connect_url.contains(personal), "{connect_url}");
     }
+
+    // A 2026-07-28 client declaring URL elicitation gets `input_required` with the URL and
+    // a sealed requestState instead.
+    let (status, message, _) = call_with(&server, "alice-mcp", url_capable_call(2, None)).await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    let result = &message["result"];
+    assert_eq!(result["resultType"], "input_required", "{message}");
+    let ask = &result["inputRequests"]["mcpgate-connect-drive"];
+    assert_eq!(ask["method"], "elicitation/create");
+    assert_eq!(ask["params"]["mode"], "url");
+    assert!(
+        ask["params"]["url"].as_str().unwrap().starts_with(&prefix),
+        "{ask}"
+    );
+    let request_state = result["requestState"].as_str().unwrap().to_owned();
+    assert!(!request_state.contains(&alice_id) && !request_state.contains(ALICE));
+    // Tampered, foreign (Bob replaying Alice's) or for other params: refused clearly.
+    let mut tampered = request_state.clone();
+    tampered.insert(12, 'x');
+    for (token, message) in [
+        ("alice-mcp", url_capable_call(3, Some(&tampered))),
+        ("bob-mcp", url_capable_call(3, Some(&request_state))),
+        ("alice-mcp", {
+            let mut m = url_capable_call(3, Some(&request_state));
+            m["params"]["arguments"] = json!({"other": true});
+            m
+        }),
+    ] {
+        let (status, answer, _) = call_with(&server, token, message).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["code"], -32602, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("requestState is not valid"),
+            "{answer}"
+        );
+    }
+    // Retried before connecting: asked again.
+    let (_, message, _) = call_with(
+        &server,
+        "alice-mcp",
+        url_capable_call(4, Some(&request_state)),
+    )
+    .await;
+    assert_eq!(
+        message["result"]["resultType"], "input_required",
+        "{message}"
+    );
 
     // Phishing: Bob, signed in, opening Alice's link is refused and nothing starts.
     let bob_browser = sign_in(&server, BOB, BOB_PW).await;
@@ -380,12 +448,26 @@ async fn connect_through_the_upstreams_as_then_the_call_carries_the_users_own_to
         .await
         .unwrap()
         .unwrap();
-    assert!(!row.sealed.windows(minted[0].len()).any(|w| w == minted[0].as_bytes()));
+    assert!(
+        !row.sealed
+            .windows(minted[0].len())
+            .any(|w| w == minted[0].as_bytes())
+    );
 
     // The retried call carries Alice's upstream token, checked at the upstream.
     let (status, message, text) = call(&server, "alice-mcp").await;
     assert_eq!(status, StatusCode::OK, "{message}");
     assert!(message["result"]["isError"] != true, "{message}");
+    let seen: Value = serde_json::from_str(&text.unwrap()).unwrap();
+    assert_eq!(seen["authorization"], format!("Bearer {}", minted[0]));
+    // The 2026-07-28 retry with mcpgate's requestState goes through (stripped) with it too.
+    let (status, message, text) = call_with(
+        &server,
+        "alice-mcp",
+        url_capable_call(5, Some(&request_state)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{message}");
     let seen: Value = serde_json::from_str(&text.unwrap()).unwrap();
     assert_eq!(seen["authorization"], format!("Bearer {}", minted[0]));
     // Bob is still not connected: his call does not borrow Alice's token.
@@ -461,4 +543,3 @@ async fn start_connect(browser: &Client, connect_url: &str) -> url::Url {
     assert!(back.path().ends_with("/connect/drive/callback"), "{back}");
     back
 }
-

@@ -1,17 +1,32 @@
 //! Asking the user to connect their account when a call needs a connection they lack
-//! (`user_oauth`, `user_secret`). Built so far: the answer for clients without URL-mode
-//! elicitation, in both protocol eras — a `tools/call` gets a tool result with
-//! `isError: true` whose text names the connect URL (the model and the person see it; MCP:
-//! tool errors the model can act on are results, not protocol errors), any other request a
-//! JSON-RPC error naming it. The URL (`web::connect::connect_url`) carries only an
+//! (`user_oauth`, `user_secret`). The URL (`web::connect::connect_url`) carries only an
 //! `elicitation` sealed for this user: no token, no personal data in clear.
 //!
+//! - 2026-07-28, a `tools/call`, `resources/read` or `prompts/get` whose
+//!   `_meta["io.modelcontextprotocol/clientCapabilities"]` declares `elicitation.url`: an
+//!   `input_required` result with one URL-mode `elicitation/create` and a `requestState`
+//!   sealed (SecretBox, AAD `proxy/request_state/{user id}`) with the upstream, the method, a
+//!   digest of the params and a 10-minute expiry. On the retry [`take_request_state`] checks
+//!   it and strips it (with `inputResponses`) before anything else; a tampered, expired or
+//!   foreign one is a JSON-RPC error. A `requestState` that is not mcpgate's (no `mcpgate1.`
+//!   prefix: the upstream's own) passes through untouched. Still not connected: asked again.
+//! - Every other client (no URL elicitation declared): a `tools/call` gets a tool result with
+//!   `isError: true` whose text names the connect URL (MCP: tool errors the model can act on
+//!   are results), any other request a JSON-RPC error naming it.
+//!
 //! Not built: `-32042` (URLElicitationRequiredError) for 2025-11-25 clients that declared
-//! `elicitation.url`, and `InputRequiredResult` with a sealed `requestState` for 2026-07-28.
+//! `elicitation.url` at initialize (the proxy keeps no per-session capabilities yet): they get
+//! the fallback.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcpgate_crypto::{Place, TokenHash};
+use mcpgate_storage::now_ms;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::jsonrpc::code;
@@ -19,12 +34,170 @@ use super::rpc_error;
 use crate::app::AppState;
 use crate::web::connect::connect_url;
 
+/// Marks mcpgate's own `requestState` (an upstream's has another shape and passes through).
+const STATE_PREFIX: &str = "mcpgate1.";
+/// How long a `requestState` stays valid.
+const STATE_TTL_MS: i64 = 10 * 60 * 1000;
+/// Longest `requestState` of mcpgate's accepted (its own are far shorter).
+const MAX_STATE_LEN: usize = 2048;
+const CAPABILITIES_META: &str = "io.modelcontextprotocol/clientCapabilities";
+
+/// What mcpgate's `requestState` binds, sealed for the user.
+#[derive(Serialize, Deserialize)]
+struct RequestState {
+    up: String,
+    m: String,
+    /// SHA-256 (hex) of the params without `requestState`, `inputResponses` and `_meta`.
+    d: String,
+    exp: i64,
+}
+
+fn state_place(user_id: &str) -> Place<'_> {
+    Place::new("proxy", "request_state", user_id)
+}
+
+fn params_digest(params: &Value) -> String {
+    let mut p = params.clone();
+    if let Some(o) = p.as_object_mut() {
+        o.remove("requestState");
+        o.remove("inputResponses");
+        o.remove("_meta");
+    }
+    TokenHash::of(&p.to_string()).to_hex()
+}
+
+fn has(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A retry carrying mcpgate's own `requestState`: checked against this user, upstream,
+/// method and params, then stripped (with `inputResponses`, which answered mcpgate's own
+/// elicitation) from the body that goes on. Any other body is returned as it is.
+pub fn take_request_state(
+    state: &AppState,
+    user_id: &str,
+    upstream: &str,
+    method: Option<&str>,
+    body: Bytes,
+    id: &Value,
+) -> Result<Bytes, Response> {
+    if !has(&body, b"requestState") {
+        return Ok(body);
+    }
+    let Ok(mut message) = serde_json::from_slice::<Value>(&body) else {
+        return Ok(body);
+    };
+    let Some(sealed) = message["params"]["requestState"]
+        .as_str()
+        .and_then(|s| s.strip_prefix(STATE_PREFIX))
+        .map(str::to_owned)
+    else {
+        return Ok(body);
+    };
+    let refuse = |why: &str| {
+        tracing::warn!(user.id = %user_id, upstream, why, "requestState refused");
+        rpc_error(
+            StatusCode::BAD_REQUEST,
+            id.clone(),
+            code::INVALID_PARAMS,
+            &format!(
+                "the requestState is not valid for this request ({why}): send the request                  again without it"
+            ),
+        )
+    };
+    if sealed.len() > MAX_STATE_LEN {
+        return Err(refuse("malformed"));
+    }
+    let Some(opened) = URL_SAFE_NO_PAD
+        .decode(&sealed)
+        .ok()
+        .and_then(|b| state.secret_box.open(&b, &state_place(user_id)).ok())
+    else {
+        return Err(refuse("tampered, or made for another user"));
+    };
+    let Ok(rs) = serde_json::from_slice::<RequestState>(&opened) else {
+        return Err(refuse("malformed"));
+    };
+    if rs.exp < now_ms() {
+        return Err(refuse("expired"));
+    }
+    if rs.up != upstream || Some(rs.m.as_str()) != method {
+        return Err(refuse("made for another upstream or method"));
+    }
+    if rs.d != params_digest(&message["params"]) {
+        return Err(refuse("made for other params"));
+    }
+    if let Some(params) = message["params"].as_object_mut() {
+        params.remove("requestState");
+        params.remove("inputResponses");
+    }
+    Ok(Bytes::from(message.to_string()))
+}
+
+/// The 2026-07-28 `input_required` result, if this request may get one.
+fn input_required(
+    state: &AppState,
+    user_id: &str,
+    upstream: &str,
+    method: Option<&str>,
+    body: &Bytes,
+    id: &Value,
+    url: &str,
+    message_text: &str,
+) -> Option<Response> {
+    let method =
+        method.filter(|m| matches!(*m, "tools/call" | "resources/read" | "prompts/get"))?;
+    let message: Value = serde_json::from_slice(body).ok()?;
+    let params = &message["params"];
+    params["_meta"][CAPABILITIES_META]["elicitation"]
+        .get("url")
+        .filter(|v| v.is_object())?;
+    let rs = RequestState {
+        up: upstream.to_owned(),
+        m: method.to_owned(),
+        d: params_digest(params),
+        exp: now_ms().saturating_add(STATE_TTL_MS),
+    };
+    let sealed = state
+        .secret_box
+        .seal(&serde_json::to_vec(&rs).ok()?, &state_place(user_id))
+        .ok()?;
+    let elicitation_id = url.rsplit('=').next().unwrap_or_default();
+    let key = format!("mcpgate-connect-{upstream}");
+    Some(
+        (
+            StatusCode::OK,
+            Json(json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "result": {
+                    "resultType": "input_required",
+                    "inputRequests": {
+                        key: {
+                            "method": "elicitation/create",
+                            "params": {
+                                "mode": "url",
+                                "url": url,
+                                "elicitationId": elicitation_id.chars().take(64).collect::<String>(),
+                                "message": message_text,
+                            },
+                        },
+                    },
+                    "requestState": format!("{STATE_PREFIX}{}", URL_SAFE_NO_PAD.encode(sealed)),
+                },
+            })),
+        )
+            .into_response(),
+    )
+}
+
 /// The answer to a request whose upstream needs the user's own account there, not connected.
 pub fn not_connected(
     state: &AppState,
     user_id: &str,
     upstream: &str,
     method: Option<&str>,
+    body: &Bytes,
     id: Value,
 ) -> Response {
     let name = state
@@ -40,6 +213,18 @@ pub fn not_connected(
             "a connect link could not be made; retry shortly",
         );
     };
+    if let Some(answer) = input_required(
+        state,
+        user_id,
+        upstream,
+        method,
+        body,
+        &id,
+        &url,
+        &format!("Connect your {name} account to continue."),
+    ) {
+        return answer;
+    }
     let text = format!(
         "This tool acts with your own {name} account, which is not connected yet. Open {url} \
          in your browser to connect it, then run the tool again."

@@ -115,6 +115,19 @@ pub async fn handle(
         .as_ref()
         .map(|m| m.error_id())
         .unwrap_or(serde_json::Value::Null);
+    // A 2026-07-28 retry of a request mcpgate answered with `input_required`: its own
+    // requestState checked and stripped before anything else sees the body.
+    let body = match super::elicit::take_request_state(
+        &state,
+        &principal.user_id,
+        &upstream.name,
+        message.as_ref().and_then(|m| m.method.as_deref()),
+        body,
+        &error_id,
+    ) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let mut forwarded = send::forwarded_headers(&parts.headers, session);
     match credentials::resolve(
         &upstream,
@@ -135,6 +148,7 @@ pub async fn handle(
                 &principal.user_id,
                 &upstream.name,
                 message.as_ref().and_then(|m| m.method.as_deref()),
+                &body,
                 error_id,
             );
         }

@@ -230,8 +230,7 @@ fn refused(state: &AppState, connector: &Connector, why: Refusal, user: &User) -
                      signed in here ({}). Nothing was connected. If you did not ask for it, \
                      someone may be trying to get your account connected to theirs: close \
                      this page.",
-                    connector.display_name,
-                    &user.email
+                    connector.display_name, &user.email
                 ),
             )
         }
@@ -293,8 +292,7 @@ pub async fn show(
     let Some(connector) = state.connectors.get(&upstream) else {
         return unknown_upstream();
     };
-    let user = match signed_in(&state, &jar, &here(&upstream, query.elicitation.as_deref())).await
-    {
+    let user = match signed_in(&state, &jar, &here(&upstream, query.elicitation.as_deref())).await {
         Ok(u) => u,
         Err(page) => return page,
     };
@@ -397,7 +395,11 @@ fn pending_place(user_id: &str) -> Place<'_> {
 }
 
 fn callback_url(state: &AppState, upstream: &str) -> Option<Url> {
-    Url::parse(&format!("{}/connect/{upstream}/callback", state.config.issuer())).ok()
+    Url::parse(&format!(
+        "{}/connect/{upstream}/callback",
+        state.config.issuer()
+    ))
+    .ok()
 }
 
 /// `POST /connect/{upstream}`: starts the upstream's sign-in, or stores the secret.
@@ -565,11 +567,7 @@ pub async fn callback(
         .filter(|p: &Pending| p.upstream == upstream && p.exp >= now_ms());
     let jar = jar.add(removal(pending_cookie(https), https));
     let fail = |status: StatusCode, text: String| {
-        (
-            jar.clone(),
-            pages::message(status, "Not connected", &text),
-        )
-            .into_response()
+        (jar.clone(), pages::message(status, "Not connected", &text)).into_response()
     };
     let Some(pending) = pending else {
         return fail(
@@ -687,11 +685,7 @@ pub async fn list(State(state): State<AppState>, jar: CookieJar) -> Response {
          <p class=\"sub\">Signed in as {}</p><ul class=\"scopes\">{items}</ul></div>",
         escape(&user.email)
     );
-    (
-        jar,
-        pages::page(StatusCode::OK, "Your connections", &body),
-    )
-        .into_response()
+    (jar, pages::page(StatusCode::OK, "Your connections", &body)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -718,11 +712,7 @@ pub async fn disconnect(
     if let Err(e) = csrf::check(&state, &jar, DISCONNECT_FORM, &token) {
         return super::login::error_page(e);
     }
-    let grant = match state
-        .user_connections
-        .disconnect(&user.id, &upstream)
-        .await
-    {
+    let grant = match state.user_connections.disconnect(&user.id, &upstream).await {
         Ok(g) => g,
         Err(e) => {
             tracing::warn!(upstream, error = %e, "disconnect failed");
