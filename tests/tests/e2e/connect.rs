@@ -228,6 +228,44 @@ async fn call(server: &TestServer, token: &str) -> (StatusCode, Value, Option<St
     call_with(server, token, tool_call(1, "headers", json!({}), true)).await
 }
 
+/// A 2025-11-25 POST (in `session` if given): status, the session id answered, the last
+/// JSON-RPC message.
+async fn post_2025(
+    server: &TestServer,
+    token: &str,
+    session: Option<&str>,
+    message: Value,
+) -> (StatusCode, Option<String>, Value) {
+    let mut request = Client::new()
+        .post(server.url("/mcp/drive"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    if let Some(sid) = session {
+        request = request
+            .header("mcp-session-id", sid)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    let r = request.body(message.to_string()).send().await.unwrap();
+    let sid = r
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, ct, body) = read(r).await.unwrap();
+    let last = crate::proxy::messages(&ct, &body)
+        .pop()
+        .unwrap_or(Value::Null);
+    (status, sid, last)
+}
+
+fn initialize_2025(url_elicitation: bool) -> Value {
+    let mut m = crate::proxy::initialize(1);
+    if url_elicitation {
+        m["params"]["capabilities"] = json!({"elicitation": {"url": {}}});
+    }
+    m
+}
+
 /// A `headers` call whose client declares URL elicitation (2026-07-28), with the
 /// `requestState` (and an `inputResponses`) of a retry if given.
 fn url_capable_call(id: u64, request_state: Option<&str>) -> Value {
@@ -392,6 +430,33 @@ async fn connect_through_the_upstreams_as_then_the_call_carries_the_users_own_to
         "{message}"
     );
 
+    // 2025-11-25: a client declaring URL elicitation gets -32042 with the elicitation in
+    // `data` (here at initialize, which already needs the connection); one without gets a
+    // JSON-RPC error naming the URL.
+    let (status, _, answer) = post_2025(&server, "alice-mcp", None, initialize_2025(true)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["error"]["code"], -32042, "{answer}");
+    let elicitation = &answer["error"]["data"]["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url");
+    assert!(
+        elicitation["url"].as_str().unwrap().starts_with(&prefix),
+        "{answer}"
+    );
+    assert!(
+        elicitation["elicitationId"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    let (status, _, answer) = post_2025(&server, "alice-mcp", None, initialize_2025(false)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&prefix),
+        "{answer}"
+    );
+
     // Phishing: Bob, signed in, opening Alice's link is refused and nothing starts.
     let bob_browser = sign_in(&server, BOB, BOB_PW).await;
     let r = bob_browser.get(&connect_url).send().await.unwrap();
@@ -470,6 +535,30 @@ async fn connect_through_the_upstreams_as_then_the_call_carries_the_users_own_to
     assert_eq!(status, StatusCode::OK, "{message}");
     let seen: Value = serde_json::from_str(&text.unwrap()).unwrap();
     assert_eq!(seen["authorization"], format!("Bearer {}", minted[0]));
+    // A 2025-11-25 session whose client declared URL elicitation (kept in the sealed session
+    // id), used for the disconnect below.
+    let (status, sid, answer) = post_2025(&server, "alice-mcp", None, initialize_2025(true)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let sid = sid.unwrap();
+    let (status, _, _) = post_2025(
+        &server,
+        "alice-mcp",
+        Some(&sid),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _, answer) = post_2025(
+        &server,
+        "alice-mcp",
+        Some(&sid),
+        tool_call(7, "headers", json!({}), false),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let seen: Value =
+        serde_json::from_str(answer["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["authorization"], format!("Bearer {}", minted[0]));
     // Bob is still not connected: his call does not borrow Alice's token.
     let (_, message, text) = call(&server, "bob-mcp").await;
     assert_eq!(message["result"]["isError"], true, "{message}");
@@ -499,6 +588,16 @@ async fn connect_through_the_upstreams_as_then_the_call_carries_the_users_own_to
     }
     let (_, message, _) = call(&server, "alice-mcp").await;
     assert_eq!(message["result"]["isError"], true, "{message}");
+    // In the 2025-11-25 session that declared URL elicitation: -32042.
+    let (status, _, answer) = post_2025(
+        &server,
+        "alice-mcp",
+        Some(&sid),
+        tool_call(8, "headers", json!({}), false),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["error"]["code"], -32042, "{answer}");
     // A forged disconnect form is refused.
     let r = alice
         .post(server.url("/me/connections/drive/disconnect"))

@@ -14,9 +14,12 @@
 //!   `isError: true` whose text names the connect URL (MCP: tool errors the model can act on
 //!   are results), any other request a JSON-RPC error naming it.
 //!
-//! Not built: `-32042` (URLElicitationRequiredError) for 2025-11-25 clients that declared
-//! `elicitation.url` at initialize (the proxy keeps no per-session capabilities yet): they get
-//! the fallback.
+//! - 2025-11-25, a client that declared `elicitation.url` in `initialize` (remembered in its
+//!   sealed session id, or read from the `initialize` itself): JSON-RPC error `-32042`
+//!   (URLElicitationRequiredError) with the URL elicitation in `data.elicitations`.
+//!
+//! Not built: `notifications/elicitation/complete` once the user has connected (2025-11-25);
+//! the client retries when the person says they are done.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -191,13 +194,27 @@ fn input_required(
     )
 }
 
+/// Whether an `initialize` declares URL-mode elicitation (`capabilities.elicitation.url`).
+pub fn declares_url_elicitation(body: &Bytes) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|m| {
+        m["params"]["capabilities"]["elicitation"]
+            .get("url")
+            .is_some_and(Value::is_object)
+    })
+}
+
+/// The error code of URLElicitationRequiredError (MCP 2025-11-25).
+pub const URL_ELICITATION_REQUIRED: i64 = -32042;
+
 /// The answer to a request whose upstream needs the user's own account there, not connected.
+/// `url_elicitation`: the client declared URL elicitation at `initialize` (2025-11-25).
 pub fn not_connected(
     state: &AppState,
     user_id: &str,
     upstream: &str,
     method: Option<&str>,
     body: &Bytes,
+    url_elicitation: bool,
     id: Value,
 ) -> Response {
     let name = state
@@ -224,6 +241,35 @@ pub fn not_connected(
         &format!("Connect your {name} account to continue."),
     ) {
         return answer;
+    }
+    if url_elicitation {
+        let elicitation_id: String = url
+            .rsplit('=')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(64)
+            .collect();
+        return (
+            StatusCode::OK,
+            Json(json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "error": {
+                    "code": URL_ELICITATION_REQUIRED,
+                    "message": format!("This request requires connecting your {name} account."),
+                    "data": {
+                        "elicitations": [{
+                            "mode": "url",
+                            "elicitationId": elicitation_id,
+                            "url": url,
+                            "message": format!("Connect your {name} account to continue."),
+                        }],
+                    },
+                },
+            })),
+        )
+            .into_response();
     }
     let text = format!(
         "This tool acts with your own {name} account, which is not connected yet. Open {url} \
