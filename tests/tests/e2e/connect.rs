@@ -642,3 +642,112 @@ async fn start_connect(browser: &Client, connect_url: &str) -> url::Url {
     assert!(back.path().ends_with("/connect/drive/callback"), "{back}");
     back
 }
+
+/// `user_secret`: the key entered on mcpgate's own form (CSRF-checked) reaches the upstream
+/// for its user only; an empty key is refused and nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_entered_on_the_connect_form_reaches_the_upstream_for_its_user_only() {
+    let upstream = FixtureUpstream::start().await.unwrap();
+    let db = TestDb::sqlite().unwrap();
+    let mut config = test_config(db.url());
+    config.bootstrap.admin_email = Some(ALICE.into());
+    config.bootstrap.admin_password = Some(SecretString::new(ALICE_PW));
+    let mut tracker = upstream_config("drive", &upstream.url);
+    tracker.credentials = credentials(
+        "kind = \"user_secret\"\ndisplay_name = \"Tracker\"\nheader = \"x-api-key\"\nscheme = \"\"",
+    );
+    config.upstreams.push(tracker);
+    let tokens = Tokens::default();
+    let t = tokens.clone();
+    let server = TestServer::start_with(config, move |s| s.with_authenticator(Arc::new(t)))
+        .await
+        .unwrap();
+    let login: Value = Client::new()
+        .post(server.url("/api/v1/login"))
+        .json(&json!({"email": ALICE, "password": ALICE_PW}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let me: Value = Client::new()
+        .get(server.url("/api/v1/me"))
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alice_id = me["id"].as_str().unwrap().to_owned();
+    tokens
+        .0
+        .write()
+        .unwrap()
+        .insert("alice-mcp".into(), alice_id.clone());
+
+    let (_, message, text) = call(&server, "alice-mcp").await;
+    assert_eq!(message["result"]["isError"], true, "{message}");
+    assert!(text.unwrap().contains("Tracker"));
+
+    let alice = sign_in(&server, ALICE, ALICE_PW).await;
+    let page = alice
+        .get(server.url("/connect/drive"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("type=\"password\""), "{page}");
+    // Without the form's CSRF token: refused.
+    let r = alice
+        .post(server.url("/connect/drive"))
+        .form(&[("secret", "pat-alice-123")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // An empty key: refused, nothing stored.
+    let r = alice
+        .post(server.url("/connect/drive"))
+        .form(&[("csrf", field(&page, "csrf").as_str()), ("secret", "  ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let store = db.store().await.unwrap();
+    assert!(
+        store
+            .user_connection(&alice_id, "drive")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let page = alice
+        .get(server.url("/connect/drive"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = alice
+        .post(server.url("/connect/drive"))
+        .form(&[
+            ("csrf", field(&page, "csrf").as_str()),
+            ("secret", "pat-alice-123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Tracker connected"));
+
+    let (status, message, text) = call(&server, "alice-mcp").await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    let seen: Value = serde_json::from_str(&text.unwrap()).unwrap();
+    assert_eq!(seen["x-api-key"], "pat-alice-123");
+    server.stop().await.unwrap();
+}
