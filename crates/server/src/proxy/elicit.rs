@@ -83,7 +83,7 @@ pub fn take_request_state(
     method: Option<&str>,
     body: Bytes,
     id: &Value,
-) -> Result<Bytes, Response> {
+) -> Result<Bytes, Box<Response>> {
     if !has(&body, b"requestState") {
         return Ok(body);
     }
@@ -99,14 +99,14 @@ pub fn take_request_state(
     };
     let refuse = |why: &str| {
         tracing::warn!(user.id = %user_id, upstream, why, "requestState refused");
-        rpc_error(
+        Box::new(rpc_error(
             StatusCode::BAD_REQUEST,
             id.clone(),
             code::INVALID_PARAMS,
             &format!(
                 "the requestState is not valid for this request ({why}): send the request                  again without it"
             ),
-        )
+        ))
     };
     if sealed.len() > MAX_STATE_LEN {
         return Err(refuse("malformed"));
@@ -146,7 +146,6 @@ fn input_required(
     body: &Bytes,
     id: &Value,
     url: &str,
-    message_text: &str,
 ) -> Option<Response> {
     let method =
         method.filter(|m| matches!(*m, "tools/call" | "resources/read" | "prompts/get"))?;
@@ -166,6 +165,11 @@ fn input_required(
         .seal(&serde_json::to_vec(&rs).ok()?, &state_place(user_id))
         .ok()?;
     let elicitation_id = url.rsplit('=').next().unwrap_or_default();
+    let name = state
+        .connectors
+        .get(upstream)
+        .map_or(upstream, |c| c.display_name.as_str());
+    let message_text = format!("Connect your {name} account to continue.");
     let key = format!("mcpgate-connect-{upstream}");
     Some(
         (
@@ -230,16 +234,7 @@ pub fn not_connected(
             "a connect link could not be made; retry shortly",
         );
     };
-    if let Some(answer) = input_required(
-        state,
-        user_id,
-        upstream,
-        method,
-        body,
-        &id,
-        &url,
-        &format!("Connect your {name} account to continue."),
-    ) {
+    if let Some(answer) = input_required(state, user_id, upstream, method, body, &id, &url) {
         return answer;
     }
     if url_elicitation {

@@ -134,7 +134,7 @@ pub async fn handle(
         &error_id,
     ) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut forwarded = send::forwarded_headers(&parts.headers, session);
     match credentials::resolve(
