@@ -535,6 +535,32 @@ async fn connect_through_the_upstreams_as_then_the_call_carries_the_users_own_to
     assert_eq!(status, StatusCode::OK, "{message}");
     let seen: Value = serde_json::from_str(&text.unwrap()).unwrap();
     assert_eq!(seen["authorization"], format!("Bearer {}", minted[0]));
+    // The Python `mcp` SDK, both eras, as Alice: her upstream token reaches the upstream.
+    if let Some(python) = mcpgate_tests::fixtures::python(
+        "connect_through_the_upstreams_as_then_the_call_carries_the_users_own_token",
+    )
+    .unwrap()
+    {
+        for mode in ["legacy", "2026-07-28"] {
+            let report = mcpgate_tests::fixtures::python_client(
+                &python,
+                &server.url("/mcp/drive"),
+                mode,
+                Some("alice-mcp"),
+                "headers",
+                &json!({}),
+            )
+            .await
+            .unwrap();
+            assert_eq!(report["is_error"], false, "{mode}: {report}");
+            let seen: Value = serde_json::from_str(report["echo"][0].as_str().unwrap()).unwrap();
+            assert_eq!(
+                seen["authorization"],
+                format!("Bearer {}", minted[0]),
+                "{mode}"
+            );
+        }
+    }
     // A 2025-11-25 session whose client declared URL elicitation (kept in the sealed session
     // id), used for the disconnect below.
     let (status, sid, answer) = post_2025(&server, "alice-mcp", None, initialize_2025(true)).await;
