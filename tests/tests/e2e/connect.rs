@@ -624,6 +624,69 @@ async fn connect_through_the_upstreams_as_then_the_call_carries_the_users_own_to
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["error"]["code"], -32042, "{answer}");
+    // Headless Chromium: a person opens a fresh connect link, signs in with the keyboard and
+    // submits the page; the browser follows the authorization server back (the page's CSP
+    // form-action lets it) and lands on "Drive connected"; the next call carries the new token.
+    if let Some(chromium) = mcpgate_tests::fixtures::chromium(
+        "connect_through_the_upstreams_as_then_the_call_carries_the_users_own_token",
+    )
+    .unwrap()
+    {
+        let (_, _, text) = call(&server, "alice-mcp").await;
+        let text = text.unwrap();
+        let url: String = text[text.find(&prefix).unwrap()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        let script = mcpgate_tests::fixtures::workspace_path("tests/python/connect_at_browser.py");
+        let mut cmd = tokio::process::Command::new("python3");
+        cmd.arg(script)
+            .arg(&chromium)
+            .arg(&url)
+            .arg(ALICE)
+            .arg(ALICE_PW)
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+            .await
+            .expect("the browser run took over two minutes")
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "connect_at_browser.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let pages = report["pages"].as_array().unwrap();
+        assert!(
+            pages[0]["url"].as_str().unwrap().contains("/login"),
+            "{report}"
+        );
+        assert!(
+            pages[1]["text"].as_str().unwrap().contains("Connect Drive"),
+            "{report}"
+        );
+        assert!(
+            pages[2]["url"]
+                .as_str()
+                .unwrap()
+                .contains("/connect/drive/callback"),
+            "{report}"
+        );
+        assert!(
+            pages[2]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Drive connected"),
+            "{report}"
+        );
+        let newest = as_state.lock().unwrap().minted.last().cloned().unwrap();
+        assert_ne!(newest, minted[0]);
+        let (_, message, text) = call(&server, "alice-mcp").await;
+        assert!(message["result"]["isError"] != true, "{message}");
+        let seen: Value = serde_json::from_str(&text.unwrap()).unwrap();
+        assert_eq!(seen["authorization"], format!("Bearer {newest}"));
+    }
     // A forged disconnect form is refused.
     let r = alice
         .post(server.url("/me/connections/drive/disconnect"))
