@@ -204,8 +204,7 @@ fn check_elicitation(
     Ok(())
 }
 
-fn refused(state: &AppState, connector: &Connector, why: Refusal, user: &User) -> Response {
-    let _ = state;
+fn refused(connector: &Connector, why: Refusal, user: &User) -> Response {
     match why {
         Refusal::Invalid => pages::message(
             StatusCode::BAD_REQUEST,
@@ -299,7 +298,7 @@ pub async fn show(
     if let Some(e) = &query.elicitation
         && let Err(why) = check_elicitation(&state, &upstream, e, &user)
     {
-        return refused(&state, connector, why, &user);
+        return refused(connector, why, &user);
     }
     let (jar, token) = match csrf::issue(&state, jar, CONNECT_FORM) {
         Ok(t) => t,
@@ -434,7 +433,7 @@ pub async fn submit(
     if let Some(e) = form.elicitation.as_deref().filter(|e| !e.is_empty())
         && let Err(why) = check_elicitation(&state, &upstream, e, &user)
     {
-        return refused(&state, connector, why, &user);
+        return refused(connector, why, &user);
     }
     match &connector.kind {
         ConnectorKind::Secret => {
