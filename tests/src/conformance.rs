@@ -116,6 +116,39 @@ impl Suite {
     }
 }
 
+impl Suite {
+    /// Runs `conformance client --command CLIENT ARGS… --output-dir OUT` (`ARGS`: a
+    /// `--suite` or `--scenario`, a `--spec-version`) and reads the checks of every scenario
+    /// (the suite writes them under `OUT/auth/` for the auth scenarios).
+    pub async fn run_client(
+        &self,
+        client: &Path,
+        args: &[&str],
+        out: &Path,
+    ) -> anyhow::Result<Results> {
+        let mut cmd = self.node(None);
+        cmd.arg(&self.entry)
+            .arg("client")
+            .arg("--command")
+            .arg(client)
+            .args(args)
+            .arg("--output-dir")
+            .arg(out)
+            .stdin(Stdio::null());
+        let output = tokio::time::timeout(Duration::from_secs(600), cmd.output()).await??;
+        let results = read_results(&out.join("auth"))?;
+        if results.is_empty() {
+            anyhow::bail!(
+                "the conformance suite reported no checks ({}):\n{}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(results)
+    }
+}
+
 /// Every `checks.json` under `dir` (one folder per scenario, named `server-{scenario}-{time}`).
 pub fn read_results(dir: &Path) -> anyhow::Result<Results> {
     let mut results = Results::new();

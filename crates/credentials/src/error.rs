@@ -10,6 +10,11 @@ pub enum CredentialError {
     /// The user has no live grant at the identity provider whose token this upstream needs.
     #[error("sign in with {provider} to use this upstream")]
     NotConnected { provider: String },
+    /// The user has not connected their own account at this upstream (`user_oauth`,
+    /// `user_secret`), or the connection ended (`invalid_grant` at refresh): the server asks
+    /// them to connect on its `/connect/{upstream}` page.
+    #[error("connect your account for upstream {upstream:?} to use it")]
+    AccountNotConnected { upstream: String },
     /// The upstream's authorization server (or STS) answered with an OAuth error (RFC 6749
     /// §5.2 shape): `invalid_grant`, `unauthorized_client`, `invalid_client`, ….
     #[error("the authorization server for upstream {upstream:?} refused: {error}")]

@@ -15,6 +15,8 @@ mod source;
 mod static_header;
 mod token_cache;
 mod token_exchange;
+pub mod user_oauth;
+mod user_secret;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +28,8 @@ use url::Url;
 
 pub use config::{
     AwsCredentialsSource, AwsSigv4Config, ClientAuth, ClientCredentialsConfig, CredentialsConfig,
-    IdentityAssertionConfig, LoginTokenConfig, StaticConfig, SubjectToken, TokenExchangeConfig,
-    UpstreamCredentialsConfig,
+    IdentityAssertionConfig, LoginTokenConfig, Registration, StaticConfig, SubjectToken,
+    TokenExchangeConfig, UpstreamCredentialsConfig, UserOAuthConfig, UserSecretConfig,
 };
 pub use error::CredentialError;
 pub use identity_assertion::{
@@ -36,6 +38,8 @@ pub use identity_assertion::{
 pub use oauth::default_client;
 pub use snapshot::{Caller, CredentialSnapshot, OutgoingRequest};
 pub use source::{CredentialSource, ProviderTokens, SealedSecrets};
+pub use user_oauth::{UpstreamOAuth, UserTokens};
+pub use user_secret::UserSecrets;
 
 /// Most distinct users whose exchanged tokens one upstream keeps cached.
 const PER_USER_CACHE_CAPACITY: u64 = 100_000;
@@ -63,6 +67,10 @@ pub struct Dependencies {
     pub sealed_secrets: Option<Arc<dyn SealedSecrets>>,
     /// For `identity_assertion` and `token_exchange` with `subject_token = "identity_assertion"`.
     pub assertion_signer: Option<Arc<AssertionSigner>>,
+    /// For `user_oauth`: the users' grants at the upstream, and the refresh lease.
+    pub user_tokens: Option<Arc<dyn UserTokens>>,
+    /// For `user_secret`.
+    pub user_secrets: Option<Arc<dyn UserSecrets>>,
     /// The HTTP client for token endpoints; unset: [`default_client`].
     pub http: Option<reqwest::Client>,
 }
@@ -73,6 +81,8 @@ impl std::fmt::Debug for Dependencies {
             .field("provider_tokens", &self.provider_tokens.is_some())
             .field("sealed_secrets", &self.sealed_secrets.is_some())
             .field("assertion_signer", &self.assertion_signer)
+            .field("user_tokens", &self.user_tokens.is_some())
+            .field("user_secrets", &self.user_secrets.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -293,6 +303,30 @@ fn build_one(
                 )
                 .map_err(|e| vec![FieldError::new(path, e)])?,
             ))
+        }
+        CredentialsConfig::UserOauth(c) => {
+            let Some(tokens) = &deps.user_tokens else {
+                return Err(missing(path, "the per-user connection store"));
+            };
+            let client = UpstreamOAuth::new(upstream, c, http_client(deps, path)?, path)?;
+            Built::Header(Box::new(user_oauth::UserOAuth::new(
+                client,
+                tokens.clone(),
+                header_name(&c.header, path)?,
+                timeout_of(upstream, c.timeout_ms),
+            )))
+        }
+        CredentialsConfig::UserSecret(c) => {
+            let Some(secrets) = &deps.user_secrets else {
+                return Err(missing(path, "the per-user connection store"));
+            };
+            Built::Header(Box::new(user_secret::UserSecret {
+                upstream: name,
+                header_name: header_name(&c.header, path)?,
+                header: c.token_header(),
+                secrets: secrets.clone(),
+                timeout: upstream.timeout,
+            }))
         }
         #[cfg(not(feature = "aws-sigv4"))]
         CredentialsConfig::AwsSigv4(_) => {

@@ -87,7 +87,7 @@ fn lenient_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D:
 
 /// An OAuth `error` code as it may be shown: RFC 6749 §5.2 limits it to printable ASCII;
 /// anything longer or odd is not echoed (it could carry input back).
-fn error_code(code: &str) -> String {
+pub(crate) fn error_code(code: &str) -> String {
     if !code.is_empty()
         && code.len() <= 64
         && code

@@ -22,6 +22,9 @@ mod aws_sigv4;
 #[path = "integration/identity_assertion.rs"]
 mod identity_assertion;
 
+#[path = "integration/user_oauth.rs"]
+mod user_oauth;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -37,6 +37,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("message.html", include_str!("../templates/message.html")),
     ("home.html", include_str!("../templates/home.html")),
     ("tokens.html", include_str!("../templates/tokens.html")),
+    ("connect.html", include_str!("../templates/connect.html")),
+    (
+        "connections.html",
+        include_str!("../templates/connections.html"),
+    ),
     (
         "admin/users.html",
         include_str!("../templates/admin/users.html"),

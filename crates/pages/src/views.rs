@@ -516,3 +516,44 @@ impl TokensView {
         render("tokens.html", self)
     }
 }
+
+/// `/connect/{upstream}`: what connecting means, and the form that starts it (an upstream OAuth
+/// sign-in, or a key entered here for `secret`).
+#[derive(Debug, Serialize)]
+pub struct ConnectView {
+    pub title: String,
+    pub name: String,
+    pub upstream: String,
+    pub who: String,
+    pub csrf: String,
+    pub elicitation: String,
+    pub secret: bool,
+}
+
+impl ConnectView {
+    pub fn render(&self) -> Result<String, RenderError> {
+        render("connect.html", self)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnectionRow {
+    pub name: String,
+    pub upstream: String,
+    pub connected: bool,
+}
+
+/// `/me/connections`.
+#[derive(Debug, Serialize)]
+pub struct ConnectionsView {
+    pub title: String,
+    pub who: String,
+    pub csrf: String,
+    pub connections: Vec<ConnectionRow>,
+}
+
+impl ConnectionsView {
+    pub fn render(&self) -> Result<String, RenderError> {
+        render("connections.html", self)
+    }
+}

@@ -53,6 +53,10 @@ pub struct AppState {
     pub proxy: Arc<Proxy>,
     /// Static upstream secrets set through the admin API, sealed in the database.
     pub upstream_secrets: Arc<crate::proxy::sealed::StoredSecrets>,
+    /// Each user's own connections (`user_oauth` grants, `user_secret` values), sealed.
+    pub user_connections: Arc<crate::proxy::user_connections::UserConnections>,
+    /// The upstreams users connect their own account to (the connect pages).
+    pub connectors: Arc<web::connect::Connectors>,
     /// Local accounts' emails for identity assertions (cached per user).
     pub local_emails: Arc<crate::proxy::credentials::LocalEmails>,
     /// RBAC: the merged policy and each user's cached grants.
@@ -130,6 +134,10 @@ impl AppState {
             store.clone(),
             secret_box.clone(),
         ));
+        let user_connections = Arc::new(crate::proxy::user_connections::UserConnections::new(
+            store.clone(),
+            secret_box.clone(),
+        ));
         let proxy = Proxy::new(
             &config,
             secret_box.clone(),
@@ -137,6 +145,8 @@ impl AppState {
                 provider_tokens: Some(Arc::new(crate::identity::ProviderTokens(identity.clone()))),
                 sealed_secrets: Some(upstream_secrets.clone()),
                 assertion_signer: assertion_signer.clone(),
+                user_tokens: Some(user_connections.clone()),
+                user_secrets: Some(user_connections.clone()),
                 http: None,
             },
         )?;
@@ -162,6 +172,7 @@ impl AppState {
                 .max_capacity(1_000_000)
                 .time_to_live(web::csrf::LIFETIME)
                 .build(),
+            connectors: Arc::new(web::connect::Connectors::from_config(&config)?),
             config: Arc::new(config),
             store,
             providers,
@@ -169,6 +180,7 @@ impl AppState {
             tokens,
             proxy: Arc::new(proxy),
             upstream_secrets,
+            user_connections,
             assertion_signer,
         })
     }
@@ -289,6 +301,16 @@ pub fn router(state: AppState) -> Router {
             get(web::tokens::show).post(web::tokens::create),
         )
         .route("/me/tokens/{id}/revoke", post(web::tokens::revoke))
+        .route(
+            "/connect/{upstream}",
+            get(web::connect::show).post(web::connect::submit),
+        )
+        .route("/connect/{upstream}/callback", get(web::connect::callback))
+        .route("/me/connections", get(web::connect::list))
+        .route(
+            "/me/connections/{upstream}/disconnect",
+            post(web::connect::disconnect),
+        )
         .route(
             "/login/{provider}",
             get(crate::identity::web::start).post(crate::identity::web::approve),

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod audit;
+mod connections;
 mod error;
 mod grants;
 mod hist;
@@ -25,6 +26,7 @@ mod users;
 
 pub use accounts::{ConsentInfo, FamilyInfo, SessionInfo};
 pub use audit::{AuditEvent, AuditQuery};
+pub use connections::UserConnection;
 pub use error::StorageError;
 pub use grants::{GrantTokens, LeaseClaim, ProviderGrant};
 pub use hist::CheckoutStats;

@@ -164,6 +164,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_connections (user_id, upstream) {
+        user_id -> Text,
+        upstream -> Text,
+        kind -> Text,
+        sealed -> Binary,
+        version -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        connected_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     upstreams (id) {
         id -> Text,
         name -> Text,
@@ -294,6 +308,7 @@ diesel::table! {
 diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(service_clients -> users (user_id));
 diesel::joinable!(personal_tokens -> users (user_id));
+diesel::joinable!(user_connections -> users (user_id));
 diesel::joinable!(provider_grants -> users (user_id));
 diesel::joinable!(provider_grants -> identities (identity_id));
 diesel::joinable!(authorization_codes -> users (user_id));
@@ -327,6 +342,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     upstreams,
     upstream_secrets,
+    user_connections,
     roles,
     role_grants,
     user_roles,

@@ -838,7 +838,9 @@ async fn the_tokens_page_creates_shows_once_and_revokes() {
     assert_eq!(r.headers()["x-frame-options"], "DENY");
     let html = r.text().await.unwrap();
     assert!(html.contains("no tokens yet"), "{html}");
-    let csrf = crate::oauth::hidden_field(&html, "csrf");
+    // The create form's own token (the navigation's sign-out form has another).
+    let form_at = html.find("action=\"/me/tokens\"").expect("the create form");
+    let csrf = crate::oauth::hidden_field(&html[form_at..], "csrf");
 
     // Without the form's CSRF token: refused.
     let r = b

@@ -9,6 +9,7 @@
 mod accounts;
 mod admin_ui;
 mod conformance;
+mod connect;
 mod doctor;
 mod faults;
 mod first_run;
@@ -28,3 +29,4 @@ mod proxy_clients;
 mod proxy_streams;
 mod rbac;
 mod upstream_credentials;
+mod upstream_oauth_conformance;

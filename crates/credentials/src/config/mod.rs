@@ -3,6 +3,7 @@
 
 mod checks;
 mod list;
+mod user;
 
 use mcpgate_core::{FieldError, SecretString};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use url::Url;
 pub(crate) use checks::load_secret;
 use checks::{check_header_name, check_nonempty, check_url};
 pub use list::UpstreamCredentialsConfig;
+pub use user::{MAX_USER_SECRET_LEN, Registration, UserOAuthConfig, UserSecretConfig};
 
 /// RFC 8693 token type URIs (§3).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -37,6 +39,11 @@ pub enum CredentialsConfig {
     AwsSigv4(AwsSigv4Config),
     /// A short-lived EdDSA JWT saying who the user is, signed by mcpgate.
     IdentityAssertion(IdentityAssertionConfig),
+    /// The user's own token at the upstream's authorization server: mcpgate is an OAuth
+    /// client there, and each user connects their account once.
+    UserOauth(UserOAuthConfig),
+    /// The user's own API key or personal access token, entered on mcpgate's page.
+    UserSecret(UserSecretConfig),
 }
 
 impl CredentialsConfig {
@@ -50,6 +57,8 @@ impl CredentialsConfig {
             Self::TokenExchange(_) => "token_exchange",
             Self::AwsSigv4(_) => "aws_sigv4",
             Self::IdentityAssertion(_) => "identity_assertion",
+            Self::UserOauth(_) => "user_oauth",
+            Self::UserSecret(_) => "user_secret",
         }
     }
 
@@ -63,6 +72,8 @@ impl CredentialsConfig {
             Self::TokenExchange(c) => Some(c.header.to_ascii_lowercase()),
             Self::AwsSigv4(_) => Some("authorization".into()),
             Self::IdentityAssertion(c) => Some(c.header.to_ascii_lowercase()),
+            Self::UserOauth(c) => Some(c.header.to_ascii_lowercase()),
+            Self::UserSecret(c) => Some(c.header.to_ascii_lowercase()),
         }
     }
 
@@ -162,6 +173,8 @@ impl CredentialsConfig {
                     check_nonempty(aud, &at("audience"), &mut errors);
                 }
             }
+            Self::UserOauth(c) => c.validate(path, &mut errors),
+            Self::UserSecret(c) => c.validate(path, &mut errors),
         }
         errors
     }
@@ -574,6 +587,8 @@ macro_rules! token_header {
 }
 token_header!(
     LoginTokenConfig,
+    UserOAuthConfig,
+    UserSecretConfig,
     ClientCredentialsConfig,
     TokenExchangeConfig
 );

@@ -205,7 +205,9 @@ fn the_example_config_parses_and_only_lacks_its_secrets() {
             "client_credentials",
             "token_exchange",
             "identity_assertion",
-            "aws_sigv4"
+            "aws_sigv4",
+            "user_oauth",
+            "user_secret"
         ]
     );
     let mut problems = Vec::new();

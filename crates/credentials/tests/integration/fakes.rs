@@ -223,3 +223,427 @@ impl SealedSecrets for FakeSealed {
         Ok(self.0.get(upstream).map(|s| SecretString::new(s.clone())))
     }
 }
+
+/// The upstream side of `user_oauth`: an MCP server that answers 401 with its RFC 9728
+/// metadata, and its own strict authorization server (issuer `{base}tenant`: RFC 8414 with
+/// path insertion, DCR, PKCE S256, `resource`, rotating refresh tokens, RFC 7009).
+pub struct UpstreamAs {
+    pub base: Mutex<String>,
+    pub registrations: AtomicUsize,
+    pub code_exchanges: AtomicUsize,
+    pub refreshes: Mutex<HashMap<String, usize>>,
+    pub revoked: Mutex<Vec<String>>,
+    pub expires_in: std::sync::atomic::AtomicU64,
+    codes: Mutex<HashMap<String, IssuedCode>>,
+    /// Live refresh tokens → user; a used one is gone (rotation).
+    refresh_tokens: Mutex<HashMap<String, String>>,
+    serial: AtomicUsize,
+}
+
+struct IssuedCode {
+    user: String,
+    challenge: String,
+    redirect_uri: String,
+    client_id: String,
+}
+
+pub const DCR_CLIENT_ID: &str = "dcr-client-1";
+pub const DCR_CLIENT_SECRET: &str = "dcr secret/1";
+
+impl UpstreamAs {
+    fn base(&self) -> String {
+        self.base.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn refreshes_of(&self, user: &str) -> usize {
+        self.refreshes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(user)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Ends every refresh token of `user` (as an admin at the upstream would).
+    pub fn end_grants_of(&self, user: &str) {
+        self.refresh_tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, u| u != user);
+    }
+
+    fn next(&self) -> usize {
+        self.serial.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+fn basic_client(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let dec = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((dec(id), dec(secret)))
+}
+
+fn s256(verifier: &str) -> String {
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}
+
+pub async fn upstream_with_as(expires_in: u64) -> (Url, Arc<UpstreamAs>) {
+    use axum::extract::Query;
+    let state = Arc::new(UpstreamAs {
+        base: Mutex::new(String::new()),
+        registrations: AtomicUsize::new(0),
+        code_exchanges: AtomicUsize::new(0),
+        refreshes: Mutex::new(HashMap::new()),
+        revoked: Mutex::new(Vec::new()),
+        expires_in: std::sync::atomic::AtomicU64::new(expires_in),
+        codes: Mutex::new(HashMap::new()),
+        refresh_tokens: Mutex::new(HashMap::new()),
+        serial: AtomicUsize::new(1),
+    });
+    let router = Router::new()
+        .route(
+            "/mcp",
+            post(|State(s): State<Arc<UpstreamAs>>| async move {
+                let base = s.base();
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(
+                        "www-authenticate",
+                        format!(
+                            r#"Bearer resource_metadata="{base}.well-known/oauth-protected-resource/mcp", scope="files:read""#
+                        ),
+                    )],
+                )
+            }),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(|State(s): State<Arc<UpstreamAs>>| async move {
+                let base = s.base();
+                Json(json!({
+                    "resource": format!("{base}mcp"),
+                    "authorization_servers": [format!("{base}tenant")],
+                    "scopes_supported": ["files:read", "files:write"],
+                }))
+            }),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/tenant",
+            get(|State(s): State<Arc<UpstreamAs>>| async move {
+                let base = s.base();
+                Json(json!({
+                    "issuer": format!("{base}tenant"),
+                    "authorization_endpoint": format!("{base}tenant/authorize"),
+                    "token_endpoint": format!("{base}tenant/token"),
+                    "registration_endpoint": format!("{base}tenant/register"),
+                    "revocation_endpoint": format!("{base}tenant/revoke"),
+                    "code_challenge_methods_supported": ["S256"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+                    "authorization_response_iss_parameter_supported": true,
+                    "scopes_supported": ["files:read", "files:write", "offline_access"],
+                }))
+            }),
+        )
+        .route(
+            "/tenant/register",
+            post(
+                |State(s): State<Arc<UpstreamAs>>, Json(body): Json<serde_json::Value>| async move {
+                    let redirect_ok = body["redirect_uris"]
+                        .as_array()
+                        .is_some_and(|r| r.len() == 1 && r[0].is_string());
+                    if !redirect_ok
+                        || body["token_endpoint_auth_method"] != "client_secret_basic"
+                    {
+                        return oauth_error("invalid_client_metadata", StatusCode::BAD_REQUEST);
+                    }
+                    s.registrations.fetch_add(1, Ordering::SeqCst);
+                    (
+                        StatusCode::CREATED,
+                        Json(json!({
+                            "client_id": DCR_CLIENT_ID,
+                            "client_secret": DCR_CLIENT_SECRET,
+                            "token_endpoint_auth_method": "client_secret_basic",
+                            "redirect_uris": body["redirect_uris"],
+                        })),
+                    )
+                        .into_response()
+                },
+            ),
+        )
+        .route(
+            "/tenant/authorize",
+            get(
+                |State(s): State<Arc<UpstreamAs>>,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    let base = s.base();
+                    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+                    if get("response_type") != "code"
+                        || get("code_challenge_method") != "S256"
+                        || get("code_challenge").len() != 43
+                        || get("client_id") != DCR_CLIENT_ID
+                        || get("resource") != format!("{base}mcp")
+                        || get("scope") != "files:read offline_access"
+                        || get("state").is_empty()
+                        || get("login_hint").is_empty()
+                    {
+                        return (StatusCode::BAD_REQUEST, "bad authorization request")
+                            .into_response();
+                    }
+                    let code = format!("code-{}", s.next());
+                    s.codes.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                        code.clone(),
+                        IssuedCode {
+                            user: get("login_hint"),
+                            challenge: get("code_challenge"),
+                            redirect_uri: get("redirect_uri"),
+                            client_id: get("client_id"),
+                        },
+                    );
+                    let mut to = match Url::parse(&get("redirect_uri")) {
+                        Ok(u) => u,
+                        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+                    };
+                    to.query_pairs_mut()
+                        .append_pair("code", &code)
+                        .append_pair("state", &get("state"))
+                        .append_pair("iss", &format!("{base}tenant"));
+                    (StatusCode::FOUND, [("location", to.to_string())]).into_response()
+                },
+            ),
+        )
+        .route("/tenant/token", post(upstream_token))
+        .route(
+            "/tenant/revoke",
+            post(
+                |State(s): State<Arc<UpstreamAs>>,
+                 headers: HeaderMap,
+                 Form(form): Form<HashMap<String, String>>| async move {
+                    if basic_client(&headers)
+                        != Some((DCR_CLIENT_ID.into(), DCR_CLIENT_SECRET.into()))
+                    {
+                        return oauth_error("invalid_client", StatusCode::UNAUTHORIZED);
+                    }
+                    let token = form.get("token").cloned().unwrap_or_default();
+                    s.refresh_tokens
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&token);
+                    s.revoked.lock().unwrap_or_else(|e| e.into_inner()).push(token);
+                    StatusCode::OK.into_response()
+                },
+            ),
+        )
+        .with_state(state.clone());
+    let url = serve(router).await;
+    *state.base.lock().unwrap_or_else(|e| e.into_inner()) = url.to_string();
+    (url, state)
+}
+
+async fn upstream_token(
+    State(s): State<Arc<UpstreamAs>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let base = s.base();
+    if basic_client(&headers) != Some((DCR_CLIENT_ID.into(), DCR_CLIENT_SECRET.into())) {
+        return oauth_error("invalid_client", StatusCode::UNAUTHORIZED);
+    }
+    if form.get("resource") != Some(&format!("{base}mcp")) {
+        return oauth_error("invalid_target", StatusCode::BAD_REQUEST);
+    }
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let user = match get("grant_type").as_str() {
+        "authorization_code" => {
+            let Some(code) = s
+                .codes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&get("code"))
+            else {
+                return oauth_error("invalid_grant", StatusCode::BAD_REQUEST);
+            };
+            if s256(&get("code_verifier")) != code.challenge
+                || get("redirect_uri") != code.redirect_uri
+                || code.client_id != DCR_CLIENT_ID
+            {
+                return oauth_error("invalid_grant", StatusCode::BAD_REQUEST);
+            }
+            s.code_exchanges.fetch_add(1, Ordering::SeqCst);
+            code.user
+        }
+        "refresh_token" => {
+            // Slow enough that concurrent callers overlap with the refresh in flight.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let Some(user) = s
+                .refresh_tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&get("refresh_token"))
+            else {
+                return oauth_error("invalid_grant", StatusCode::BAD_REQUEST);
+            };
+            *s.refreshes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(user.clone())
+                .or_default() += 1;
+            user
+        }
+        _ => return oauth_error("unsupported_grant_type", StatusCode::BAD_REQUEST),
+    };
+    let n = s.next();
+    let refresh = format!("rt-{user}-{n}");
+    s.refresh_tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(refresh.clone(), user.clone());
+    Json(json!({
+        "access_token": format!("at-{user}-{n}"),
+        "token_type": "Bearer",
+        "refresh_token": refresh,
+        "expires_in": s.expires_in.load(Ordering::SeqCst),
+        "scope": "files:read offline_access",
+    }))
+    .into_response()
+}
+
+/// (grant, version, lease held until).
+type GrantRow = (
+    mcpgate_credentials::user_oauth::UserGrant,
+    i64,
+    Option<std::time::Instant>,
+);
+
+/// The server's per-user grant store with its refresh lease, in memory.
+#[derive(Default)]
+pub struct MemoryUserTokens {
+    grants: Mutex<HashMap<(String, String), GrantRow>>,
+    pub disconnects: AtomicUsize,
+}
+
+impl MemoryUserTokens {
+    pub fn put(
+        &self,
+        user: &str,
+        upstream: &str,
+        grant: mcpgate_credentials::user_oauth::UserGrant,
+    ) {
+        let mut g = self.grants.lock().unwrap_or_else(|e| e.into_inner());
+        let version = g
+            .get(&(user.into(), upstream.into()))
+            .map_or(1, |e| e.1 + 1);
+        g.insert((user.into(), upstream.into()), (grant, version, None));
+    }
+
+    pub fn get(
+        &self,
+        user: &str,
+        upstream: &str,
+    ) -> Option<mcpgate_credentials::user_oauth::UserGrant> {
+        self.grants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(user.into(), upstream.into()))
+            .map(|e| e.0.clone())
+    }
+}
+
+#[async_trait]
+impl mcpgate_credentials::UserTokens for MemoryUserTokens {
+    async fn user_grant(
+        &self,
+        user_id: &str,
+        upstream: &str,
+    ) -> Result<Option<mcpgate_credentials::user_oauth::StoredUserGrant>, CredentialError> {
+        Ok(self
+            .grants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(user_id.into(), upstream.into()))
+            .map(|e| mcpgate_credentials::user_oauth::StoredUserGrant {
+                grant: e.0.clone(),
+                version: e.1,
+            }))
+    }
+
+    async fn claim_refresh(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        seen_version: i64,
+    ) -> Result<mcpgate_credentials::user_oauth::RefreshClaim, CredentialError> {
+        use mcpgate_credentials::user_oauth::{RefreshClaim, StoredUserGrant};
+        let mut g = self.grants.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = g.get_mut(&(user_id.into(), upstream.into())) else {
+            return Ok(RefreshClaim::Gone);
+        };
+        if entry.1 != seen_version {
+            return Ok(RefreshClaim::Changed);
+        }
+        let now = std::time::Instant::now();
+        if let Some(until) = entry.2
+            && until > now
+        {
+            return Ok(RefreshClaim::HeldByOther {
+                retry_in: until - now,
+            });
+        }
+        entry.2 = Some(now + Duration::from_secs(5));
+        Ok(RefreshClaim::Claimed(Box::new(StoredUserGrant {
+            grant: entry.0.clone(),
+            version: entry.1,
+        })))
+    }
+
+    async fn complete_refresh(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        claimed_version: i64,
+        grant: &mcpgate_credentials::user_oauth::UserGrant,
+    ) -> Result<(), CredentialError> {
+        let mut g = self.grants.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = g.get_mut(&(user_id.into(), upstream.into()))
+            && entry.1 == claimed_version
+        {
+            *entry = (grant.clone(), claimed_version + 1, None);
+        }
+        Ok(())
+    }
+
+    async fn release_refresh(&self, user_id: &str, upstream: &str) -> Result<(), CredentialError> {
+        if let Some(entry) = self
+            .grants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&(user_id.into(), upstream.into()))
+        {
+            entry.2 = None;
+        }
+        Ok(())
+    }
+
+    async fn disconnect(&self, user_id: &str, upstream: &str) -> Result<(), CredentialError> {
+        self.disconnects.fetch_add(1, Ordering::SeqCst);
+        self.grants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(user_id.into(), upstream.into()));
+        Ok(())
+    }
+}

@@ -68,7 +68,7 @@ pub async fn resolve(
     grants: &EffectiveGrants,
     request: (&Method, &HeaderMap, &Bytes),
     error_id: &Value,
-) -> Result<CredentialSnapshot, Response> {
+) -> Result<CredentialSnapshot, Unresolved> {
     let roles: Vec<String> = match identity {
         Some(context) if !context.user.roles.is_empty() => context.user.roles.clone(),
         _ => grants.roles().iter().map(|r| r.to_string()).collect(),
@@ -96,7 +96,19 @@ pub async fn resolve(
         .credentials
         .resolve(&caller, &outgoing)
         .await
-        .map_err(|e| answer(&upstream.name, e, error_id.clone()))
+        .map_err(|e| match e {
+            CredentialError::AccountNotConnected { .. } => Unresolved::AccountNotConnected,
+            e => Unresolved::Answer(answer(&upstream.name, e, error_id.clone())),
+        })
+}
+
+/// Why no credential came out of [`resolve`].
+pub enum Unresolved {
+    /// The answer to send as it is.
+    Answer(Response),
+    /// The user has not connected their account at this upstream (`user_oauth`,
+    /// `user_secret`): the pipeline asks them to ([`super::elicit`]).
+    AccountNotConnected,
 }
 
 /// The JSON-RPC answer for a credential that cannot be had. No secret is ever in `e`.
@@ -108,6 +120,14 @@ fn answer(upstream: &str, e: CredentialError, id: Value) -> Response {
             format!(
                 "the upstream {upstream:?} acts with your own {provider} account: sign in to \
                  this gateway with {provider} to use it"
+            ),
+        ),
+        CredentialError::AccountNotConnected { .. } => (
+            StatusCode::FORBIDDEN,
+            code::ACCESS_DENIED,
+            format!(
+                "the upstream {upstream:?} acts with your own account there: connect it on \
+                 this gateway to use it"
             ),
         ),
         CredentialError::Refused { error, .. } => (

@@ -6,6 +6,7 @@
 //! ([`crate::policy::enforce`]) → [`credentials`] → [`send`] → [`relay`].
 
 pub mod credentials;
+pub mod elicit;
 pub mod health;
 pub mod jsonrpc;
 pub mod origin;
@@ -15,6 +16,7 @@ pub mod relay;
 pub mod sealed;
 pub mod send;
 pub mod session;
+pub mod user_connections;
 pub mod watch;
 
 use std::collections::HashMap;

@@ -83,13 +83,18 @@ pub async fn handle(
         };
 
     // The client's session id opens only for the principal who created it.
+    // Whether the client declared URL elicitation at initialize (2025-11-25): kept in the
+    // sealed session id.
+    let mut url_elicitation = false;
     let session = match incoming.parts.headers.get(&MCP_SESSION_ID) {
         Some(sid) if !incoming.stateless() => match proxy
             .sessions
-            .open(&principal.user_id, &incoming.upstream.name, sid.as_bytes())
+            .open_with(&principal.user_id, &incoming.upstream.name, sid.as_bytes())
             .ok()
-            .and_then(|id| HeaderValue::from_bytes(&id).ok())
-        {
+            .and_then(|(id, flag)| {
+                url_elicitation = flag;
+                HeaderValue::from_bytes(&id).ok()
+            }) {
             Some(id) => Some(id),
             None => {
                 return rpc_error(
@@ -115,6 +120,22 @@ pub async fn handle(
         .as_ref()
         .map(|m| m.error_id())
         .unwrap_or(serde_json::Value::Null);
+    if message.as_ref().and_then(|m| m.method.as_deref()) == Some("initialize") {
+        url_elicitation = super::elicit::declares_url_elicitation(&body);
+    }
+    // A 2026-07-28 retry of a request mcpgate answered with `input_required`: its own
+    // requestState checked and stripped before anything else sees the body.
+    let body = match super::elicit::take_request_state(
+        &state,
+        &principal.user_id,
+        &upstream.name,
+        message.as_ref().and_then(|m| m.method.as_deref()),
+        body,
+        &error_id,
+    ) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
     let mut forwarded = send::forwarded_headers(&parts.headers, session);
     match credentials::resolve(
         &upstream,
@@ -128,7 +149,18 @@ pub async fn handle(
     .await
     {
         Ok(snapshot) => snapshot.apply(&mut forwarded),
-        Err(response) => return response,
+        Err(credentials::Unresolved::Answer(response)) => return response,
+        Err(credentials::Unresolved::AccountNotConnected) => {
+            return super::elicit::not_connected(
+                &state,
+                &principal.user_id,
+                &upstream.name,
+                message.as_ref().and_then(|m| m.method.as_deref()),
+                &body,
+                url_elicitation,
+                error_id,
+            );
+        }
     }
 
     // 6 and 7. Send, and stream the answer back.
@@ -163,6 +195,7 @@ pub async fn handle(
                 upstream_response,
                 list_scope,
                 watch,
+                url_elicitation,
             )
             .await
         }

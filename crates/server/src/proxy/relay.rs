@@ -37,6 +37,7 @@ pub async fn relay(
     response: reqwest::Response,
     list_scope: Option<ListScope>,
     watch: Watch,
+    url_elicitation: bool,
 ) -> Result<Response, Failure> {
     let status = response.status();
     let mut headers = HeaderMap::with_capacity(6);
@@ -47,7 +48,7 @@ pub async fn relay(
     }
     if let Some(sid) = response.headers().get(&MCP_SESSION_ID)
         && let Some(sealed) = sessions
-            .seal(user_id, &upstream.name, sid.as_bytes())
+            .seal_with(user_id, &upstream.name, sid.as_bytes(), url_elicitation)
             .and_then(|s| HeaderValue::from_str(&s).ok())
     {
         headers.insert(MCP_SESSION_ID, sealed);

@@ -11,6 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcpgate_crypto::{Place, SecretBox};
 
 const TABLE: &str = "mcp_session";
+/// Sessions whose client declared URL-mode elicitation at `initialize` (2025-11-25): the
+/// same id sealed to another place, so the flag cannot be added or removed by the client.
+const TABLE_URL_ELICITATION: &str = "mcp_session_url_elicitation";
 
 #[derive(Debug, Clone)]
 pub struct SessionIds {
@@ -28,7 +31,23 @@ impl SessionIds {
 
     /// The client-facing id for `upstream_id`: base64url, so visible ASCII (0x21–0x7E).
     pub fn seal(&self, user_id: &str, upstream: &str, upstream_id: &[u8]) -> Option<String> {
-        let place = Place::new(TABLE, upstream, user_id);
+        self.seal_with(user_id, upstream, upstream_id, false)
+    }
+
+    /// [`SessionIds::seal`], remembering whether the client declared URL elicitation.
+    pub fn seal_with(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        upstream_id: &[u8],
+        url_elicitation: bool,
+    ) -> Option<String> {
+        let table = if url_elicitation {
+            TABLE_URL_ELICITATION
+        } else {
+            TABLE
+        };
+        let place = Place::new(table, upstream, user_id);
         match self.secret_box.seal(upstream_id, &place) {
             Ok(sealed) => Some(URL_SAFE_NO_PAD.encode(sealed)),
             Err(e) => {
@@ -46,14 +65,29 @@ impl SessionIds {
         upstream: &str,
         client_id: &[u8],
     ) -> Result<Vec<u8>, UnknownSession> {
+        self.open_with(user_id, upstream, client_id)
+            .map(|(id, _)| id)
+    }
+
+    /// [`SessionIds::open`], with whether the client declared URL elicitation.
+    pub fn open_with(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        client_id: &[u8],
+    ) -> Result<(Vec<u8>, bool), UnknownSession> {
         let sealed = URL_SAFE_NO_PAD
             .decode(client_id)
             .map_err(|_| UnknownSession)?;
-        let place = Place::new(TABLE, upstream, user_id);
-        self.secret_box
-            .open(&sealed, &place)
-            .map(|plain| plain.to_vec())
-            .map_err(|_| UnknownSession)
+        for (table, flag) in [(TABLE, false), (TABLE_URL_ELICITATION, true)] {
+            if let Ok(plain) = self
+                .secret_box
+                .open(&sealed, &Place::new(table, upstream, user_id))
+            {
+                return Ok((plain.to_vec(), flag));
+            }
+        }
+        Err(UnknownSession)
     }
 }
 
@@ -86,5 +120,24 @@ mod tests {
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         assert_eq!(ids.open("alice", "up", &tampered), Err(UnknownSession));
         assert_eq!(ids.open("alice", "up", b"upstream-1"), Err(UnknownSession));
+        let flagged = ids
+            .seal_with("alice", "up", b"upstream-2", true)
+            .unwrap_or_default();
+        assert_eq!(
+            ids.open_with("alice", "up", flagged.as_bytes()),
+            Ok((b"upstream-2".to_vec(), true))
+        );
+        assert_eq!(
+            ids.open_with(
+                "alice",
+                "up",
+                ids.seal("alice", "up", b"u").unwrap_or_default().as_bytes()
+            ),
+            Ok((b"u".to_vec(), false))
+        );
+        assert_eq!(
+            ids.open("bob", "up", flagged.as_bytes()),
+            Err(UnknownSession)
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! personal access tokens page.
 
 pub mod admin;
+pub mod connect;
 pub mod consent;
 pub mod csrf;
 pub mod dashboard;

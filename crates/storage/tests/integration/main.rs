@@ -11,6 +11,7 @@
 mod support;
 
 mod admin;
+mod connections;
 mod lease;
 mod machines;
 mod oauth;

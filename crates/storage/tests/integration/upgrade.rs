@@ -28,11 +28,22 @@ async fn upgrade(url: &str) {
         .await
         .unwrap();
     let identity = store
-        .create_identity(&ada.id, "corp", "ada-sub", &serde_json::json!({"groups": ["eng"]}))
+        .create_identity(
+            &ada.id,
+            "corp",
+            "ada-sub",
+            &serde_json::json!({"groups": ["eng"]}),
+        )
         .await
         .unwrap();
     let grant = store
-        .create_grant("g1", &ada.id, &identity.id, "corp", &crate::support::tokens("a"))
+        .create_grant(
+            "g1",
+            &ada.id,
+            &identity.id,
+            "corp",
+            &crate::support::tokens("a"),
+        )
         .await
         .unwrap();
     store
@@ -50,7 +61,13 @@ async fn upgrade(url: &str) {
         store.upstream_secret("demo").await.unwrap().unwrap().sealed,
         b"sealed-secret"
     );
-    assert!(store.find_identity("corp", "ada-sub").await.unwrap().is_some());
+    assert!(
+        store
+            .find_identity("corp", "ada-sub")
+            .await
+            .unwrap()
+            .is_some()
+    );
     // And the new tables work for the old rows.
     store
         .insert_personal_token(&PersonalToken {
