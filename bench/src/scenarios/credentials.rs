@@ -155,6 +155,8 @@ pub async fn run(short: bool) -> anyhow::Result<()> {
         sealed_secrets: None,
         assertion_signer: Some(signer),
         http: None,
+        user_tokens: None,
+        user_secrets: None,
     };
     let token = format!("{as_url}token");
     let kinds: Vec<(&str, String)> = vec![

@@ -15,7 +15,7 @@ use crate::{LeaseClaim, StorageError, Store, now_ms};
 /// One user's connection to one upstream.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = uc)]
-pub struct UserConnection {
+pub struct ConnectedAccount {
     pub user_id: String,
     pub upstream: String,
     /// `user_oauth` or `user_secret`.
@@ -72,15 +72,15 @@ impl Store {
         })
     }
 
-    pub async fn user_connection(
+    pub async fn connected_account(
         &self,
         user_id: &str,
         upstream: &str,
-    ) -> Result<Option<UserConnection>, StorageError> {
+    ) -> Result<Option<ConnectedAccount>, StorageError> {
         with_conn!(self, |conn| {
             Ok(uc::table
                 .find((user_id, upstream))
-                .select(UserConnection::as_select())
+                .select(ConnectedAccount::as_select())
                 .first(conn)
                 .await
                 .optional()?)
@@ -88,17 +88,17 @@ impl Store {
     }
 
     /// The user's connections, by upstream name (at most `limit`).
-    pub async fn list_user_connections(
+    pub async fn list_connected_accounts(
         &self,
         user_id: &str,
         limit: i64,
-    ) -> Result<Vec<UserConnection>, StorageError> {
+    ) -> Result<Vec<ConnectedAccount>, StorageError> {
         with_conn!(self, |conn| {
             Ok(uc::table
                 .filter(uc::user_id.eq(user_id))
                 .order(uc::upstream.asc())
                 .limit(limit)
-                .select(UserConnection::as_select())
+                .select(ConnectedAccount::as_select())
                 .load(conn)
                 .await?)
         })

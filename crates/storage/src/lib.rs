@@ -26,7 +26,7 @@ mod users;
 
 pub use accounts::{ConsentInfo, FamilyInfo, SessionInfo};
 pub use audit::{AuditEvent, AuditQuery};
-pub use connections::UserConnection;
+pub use connections::ConnectedAccount;
 pub use error::StorageError;
 pub use grants::{GrantTokens, LeaseClaim, ProviderGrant};
 pub use hist::CheckoutStats;

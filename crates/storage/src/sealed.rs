@@ -2,8 +2,8 @@
 //! rotation needs to move old values to the active key (the server's `keys` module opens and
 //! re-seals; storage never sees a clear value).
 //!
-//! Long-lived values are re-sealed: provider grants (access, refresh and ID tokens) and
-//! static upstream secrets. Short-lived ones (PKCE verifiers of sign-ins under way, refresh
+//! Long-lived values are re-sealed: provider grants (access, refresh and ID tokens), static
+//! upstream secrets and users' connected accounts. Short-lived ones (PKCE verifiers of sign-ins under way, refresh
 //! successors kept for the reuse grace) expire on their own; [`Store::sealed_values_page`]
 //! lists them too, so a key count covers everything stored.
 
@@ -12,6 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::pool::with_conn;
 use crate::schema::upstream_secrets as us;
+use crate::schema::user_connections as uc;
 use crate::schema::{pending_logins as pl, provider_grants as pg, refresh_tokens as rt};
 use crate::{StorageError, Store};
 
@@ -20,14 +21,16 @@ use crate::{StorageError, Store};
 pub enum SealedTable {
     ProviderGrants,
     UpstreamSecrets,
+    UserConnections,
     RefreshSuccessors,
     PendingLogins,
 }
 
 impl SealedTable {
-    pub const ALL: [SealedTable; 4] = [
+    pub const ALL: [SealedTable; 5] = [
         Self::ProviderGrants,
         Self::UpstreamSecrets,
+        Self::UserConnections,
         Self::RefreshSuccessors,
         Self::PendingLogins,
     ];
@@ -37,6 +40,7 @@ impl SealedTable {
         match self {
             Self::ProviderGrants => "provider_grants",
             Self::UpstreamSecrets => "upstream_secrets",
+            Self::UserConnections => "user_connections",
             Self::RefreshSuccessors => "refresh_tokens",
             Self::PendingLogins => "pending_logins",
         }
@@ -45,7 +49,10 @@ impl SealedTable {
     /// Whether its values live long enough to be worth re-sealing (the others expire within
     /// minutes).
     pub fn long_lived(self) -> bool {
-        matches!(self, Self::ProviderGrants | Self::UpstreamSecrets)
+        matches!(
+            self,
+            Self::ProviderGrants | Self::UpstreamSecrets | Self::UserConnections
+        )
     }
 }
 
@@ -139,6 +146,35 @@ impl Store {
                     })
                     .collect())
             }
+            SealedTable::UserConnections => {
+                // Rows are `user_id/upstream` (the place the server seals them for); user ids
+                // are generated and hold no `/`.
+                let (user, upstream) = after.split_once('/').unwrap_or((after.as_str(), ""));
+                let (user, upstream) = (user.to_owned(), upstream.to_owned());
+                let rows: Vec<(String, String, Vec<u8>, i64)> = with_conn!(self, |conn| {
+                    Ok::<_, StorageError>(
+                        uc::table
+                            .filter(
+                                uc::user_id
+                                    .gt(&user)
+                                    .or(uc::user_id.eq(&user).and(uc::upstream.gt(&upstream))),
+                            )
+                            .order((uc::user_id, uc::upstream))
+                            .limit(limit)
+                            .select((uc::user_id, uc::upstream, uc::sealed, uc::version))
+                            .load(conn)
+                            .await?,
+                    )
+                })?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(user, upstream, sealed, version)| SealedRow {
+                        row: format!("{user}/{upstream}"),
+                        values: vec![("sealed", sealed)],
+                        stamp: Stamp::Version(version),
+                    })
+                    .collect())
+            }
             SealedTable::RefreshSuccessors => {
                 let after = decode_hex(&after);
                 let rows: Vec<(Vec<u8>, Option<Vec<u8>>)> = with_conn!(self, |conn| {
@@ -224,6 +260,28 @@ impl Store {
                             pg::refresh_token.eq(refresh),
                             pg::id_token.eq(id_token),
                         ))
+                        .execute(conn)
+                        .await?,
+                    )
+                })?
+            }
+            (SealedTable::UserConnections, Stamp::Version(version)) => {
+                let Some(sealed) = value("sealed") else {
+                    return Ok(false);
+                };
+                let Some((user, upstream)) = read.row.split_once('/') else {
+                    return Ok(false);
+                };
+                let (user, upstream, version) = (user.to_owned(), upstream.to_owned(), *version);
+                with_conn!(self, |conn| {
+                    Ok::<_, StorageError>(
+                        diesel::update(
+                            uc::table
+                                .filter(uc::user_id.eq(&user))
+                                .filter(uc::upstream.eq(&upstream))
+                                .filter(uc::version.eq(version)),
+                        )
+                        .set(uc::sealed.eq(sealed))
                         .execute(conn)
                         .await?,
                     )

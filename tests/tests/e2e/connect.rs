@@ -491,7 +491,7 @@ async fn connect_through_the_upstreams_as_then_the_call_carries_the_users_own_to
     let store = db.store().await.unwrap();
     assert!(
         store
-            .user_connection(&alice_id, "drive")
+            .connected_account(&alice_id, "drive")
             .await
             .unwrap()
             .is_none()
@@ -509,7 +509,7 @@ async fn connect_through_the_upstreams_as_then_the_call_carries_the_users_own_to
     assert_eq!(minted.len(), 1, "{minted:?}");
     // Stored sealed: the token is not in the row.
     let row = store
-        .user_connection(&alice_id, "drive")
+        .connected_account(&alice_id, "drive")
         .await
         .unwrap()
         .unwrap();
@@ -809,7 +809,7 @@ async fn a_secret_entered_on_the_connect_form_reaches_the_upstream_for_its_user_
     let store = db.store().await.unwrap();
     assert!(
         store
-            .user_connection(&alice_id, "drive")
+            .connected_account(&alice_id, "drive")
             .await
             .unwrap()
             .is_none()

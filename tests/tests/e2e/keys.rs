@@ -56,6 +56,17 @@ async fn seed(store: &Store, old: &SecretBox) -> anyhow::Result<Vec<String>> {
             .await?;
         ids.push(id);
     }
+    // Connected accounts, one per upstream.
+    for upstream in ["drive", "jira"] {
+        let row = format!("{}/{upstream}", user.id);
+        let sealed = old.seal(
+            format!("token-{upstream}").as_bytes(),
+            &Place::new("user_connections", "sealed", &row),
+        )?;
+        store
+            .put_user_connection(&user.id, upstream, "user_oauth", &sealed)
+            .await?;
+    }
     let secret = old.seal(
         b"api-key",
         &Place::new("upstream_secrets", "sealed", "demo"),
@@ -72,7 +83,7 @@ async fn rotation(db: TestDb) -> anyhow::Result<()> {
     store.migrate().await?;
     let old = ring("a", &["a"]);
     let ids = seed(&store, &old).await?;
-    let long_lived = (GRANTS * 2 + 2) as u64;
+    let long_lived = (GRANTS * 2 + 2 + 2) as u64;
     let counts = keys::count(&store).await?;
     assert_eq!(
         counts.per_key.get("a"),
@@ -160,6 +171,17 @@ async fn rotation(db: TestDb) -> anyhow::Result<()> {
             .as_slice(),
         b"api-key"
     );
+    let user_id = store.get_grant(&ids[0]).await?.user_id;
+    let connection = store
+        .connected_account(&user_id, "jira")
+        .await?
+        .expect("connection");
+    let row = format!("{user_id}/jira");
+    let opened = new_only.open(
+        &connection.sealed,
+        &Place::new("user_connections", "sealed", &row),
+    )?;
+    assert_eq!(opened.as_slice(), b"token-jira");
     // A second walk finds nothing left to move (resumable: it starts over and skips).
     let again = keys::reseal(&store, &both, 100, Duration::ZERO, |_, _| {}).await?;
     assert_eq!((again.resealed, again.failed), (0, 1), "{again:?}");

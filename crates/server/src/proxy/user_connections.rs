@@ -15,7 +15,7 @@ use mcpgate_core::SecretString;
 use mcpgate_credentials::user_oauth::{RefreshClaim, StoredUserGrant, UserGrant};
 use mcpgate_credentials::{CredentialError, UserSecrets, UserTokens};
 use mcpgate_crypto::{Place, SecretBox};
-use mcpgate_storage::{LeaseClaim, StorageError, Store, UserConnection, now_ms};
+use mcpgate_storage::{ConnectedAccount, LeaseClaim, StorageError, Store, now_ms};
 
 pub const KIND_OAUTH: &str = "user_oauth";
 pub const KIND_SECRET: &str = "user_secret";
@@ -83,14 +83,14 @@ impl UserConnections {
             .map_err(|_| StoreError::Seal)
     }
 
-    fn open(&self, c: &UserConnection) -> Result<zeroize::Zeroizing<Vec<u8>>, CredentialError> {
+    fn open(&self, c: &ConnectedAccount) -> Result<zeroize::Zeroizing<Vec<u8>>, CredentialError> {
         let at = row(&c.user_id, &c.upstream);
         self.secret_box
             .open(&c.sealed, &Place::new("user_connections", "sealed", &at))
             .map_err(|_| unavailable(&c.upstream, "the stored connection cannot be opened"))
     }
 
-    fn grant(&self, c: &UserConnection) -> Result<UserGrant, CredentialError> {
+    fn grant(&self, c: &ConnectedAccount) -> Result<UserGrant, CredentialError> {
         let clear = self.open(c)?;
         serde_json::from_slice(&clear)
             .map_err(|_| unavailable(&c.upstream, "the stored connection is unreadable"))
@@ -139,7 +139,7 @@ impl UserConnections {
         user_id: &str,
         upstream: &str,
     ) -> Result<Option<UserGrant>, StoreError> {
-        let found = self.store.user_connection(user_id, upstream).await?;
+        let found = self.store.connected_account(user_id, upstream).await?;
         self.store.delete_user_connection(user_id, upstream).await?;
         Ok(found
             .filter(|c| c.kind == KIND_OAUTH)
@@ -156,7 +156,7 @@ impl UserTokens for UserConnections {
     ) -> Result<Option<StoredUserGrant>, CredentialError> {
         let found = self
             .store
-            .user_connection(user_id, upstream)
+            .connected_account(user_id, upstream)
             .await
             .map_err(|e| storage(upstream, &e))?;
         match found {
@@ -239,7 +239,7 @@ impl UserSecrets for UserConnections {
     ) -> Result<Option<SecretString>, CredentialError> {
         let found = self
             .store
-            .user_connection(user_id, upstream)
+            .connected_account(user_id, upstream)
             .await
             .map_err(|e| storage(upstream, &e))?;
         match found {
@@ -356,7 +356,7 @@ mod tests {
         );
         // Stored sealed: the clear token is not in the row, and moved to Bob's row it does not open.
         let raw = store
-            .user_connection(&alice.id, "files")
+            .connected_account(&alice.id, "files")
             .await
             .ok()
             .flatten()

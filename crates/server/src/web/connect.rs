@@ -620,7 +620,7 @@ pub async fn list(State(state): State<AppState>, jar: CookieJar) -> Response {
     };
     let rows = match state
         .store
-        .list_user_connections(&user.id, MAX_LISTED)
+        .list_connected_accounts(&user.id, MAX_LISTED)
         .await
     {
         Ok(r) => r,

@@ -13,7 +13,7 @@ async fn connect_refresh_disconnect(f: Fixture) {
     let bob = f.user("bob-conn@example.com").await;
     let ttl = Duration::from_secs(30);
 
-    assert_eq!(s.user_connection(&alice.id, "files").await.unwrap(), None);
+    assert_eq!(s.connected_account(&alice.id, "files").await.unwrap(), None);
     assert_eq!(
         s.put_user_connection(&alice.id, "files", "user_oauth", b"sealed-1")
             .await
@@ -51,7 +51,7 @@ async fn connect_refresh_disconnect(f: Fixture) {
         2
     );
     let now = s
-        .user_connection(&alice.id, "files")
+        .connected_account(&alice.id, "files")
         .await
         .unwrap()
         .unwrap();
@@ -85,14 +85,14 @@ async fn connect_refresh_disconnect(f: Fixture) {
         3
     );
     let now = s
-        .user_connection(&alice.id, "files")
+        .connected_account(&alice.id, "files")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(now.lease_owner, None);
 
     let listed: Vec<(String, String)> = s
-        .list_user_connections(&alice.id, 100)
+        .list_connected_accounts(&alice.id, 100)
         .await
         .unwrap()
         .into_iter()
@@ -115,7 +115,11 @@ async fn connect_refresh_disconnect(f: Fixture) {
         LeaseClaim::Gone
     );
     // Bob's connection is his own and untouched.
-    let b = s.user_connection(&bob.id, "files").await.unwrap().unwrap();
+    let b = s
+        .connected_account(&bob.id, "files")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(b.sealed, b"bob-1");
 }
 both_backends!(
